@@ -1,0 +1,6 @@
+//! Fuzz target `stripe_wire`: see `racehound::fuzzing::stripe_wire`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| racehound::fuzzing::stripe_wire(data));

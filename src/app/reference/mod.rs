@@ -1,0 +1,356 @@
+//! `reference`: the implementation racehound verifies, written as code a team would copy.
+//!
+//! The principles (BRIEF.md, "The reference implementation"):
+//!
+//! 1. **One `ensure_*` function per resource**, called from every entry point: creation of a
+//!    Stripe customer has exactly one code path, [`ensure_stripe_customer`].
+//! 2. **Deterministic keys**: the Stripe `Idempotency-Key` is derived from the owning row
+//!    (`customer:{tenant_id}`), so two concurrent callers — two tabs, two replicas, a retry
+//!    after a lost response, a restart after a crash — ask Stripe for *the same* creation and
+//!    get the same customer back.
+//! 3. **Store with compare-and-set**: `UPDATE tenants SET stripe_customer_id = $1 WHERE id =
+//!    $2 AND stripe_customer_id IS NULL`. A `SELECT` followed by an unconditional `UPDATE` is
+//!    last-writer-wins under READ COMMITTED; the condition makes the second writer a no-op that
+//!    then adopts the stored id.
+//! 4. **Repair what a crash leaves**: a crash between the Stripe call and the `UPDATE` is
+//!    repaired by the next call (same key → same customer) or, after the key's 24 h window,
+//!    by [`reconcile`], which finds leftovers by metadata through the strongly consistent
+//!    list endpoint — never through the lagging search.
+//! 5. **Webhooks**: verify the signature, fetch current state instead of trusting the event's
+//!    copy, then dedupe by event id and apply the effect in one transaction; 2xx for
+//!    duplicates, 5xx only for transient failures.
+//! 6. **No external call inside a transaction that holds locks**, and no in-process lock
+//!    pretending to be global.
+
+pub mod orgs;
+pub mod signup;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::api::{
+    AppCall, AppLogic, AppReply, ColumnType, CustomerCreate, Db, DbConn, Env, Stmt, StripeApi, StripeError,
+    TableSchema, UserSpec,
+};
+use super::strategies::common::{
+    create_session, reply, select_tenant, tenant_rows, tenants_table, AppFailure,
+};
+
+/// Attempts per Stripe call before giving up (the SDKs make 3: one try and 2 retries).
+pub const STRIPE_ATTEMPTS_MAX: u32 = 5;
+
+/// First backoff between attempts; doubles each time.
+pub const STRIPE_BACKOFF_FIRST: Duration = Duration::from_millis(200);
+
+/// The verified implementation (strategy id `reference`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reference;
+
+/// The idempotency key for creating a tenant's customer: derived from the row, never random.
+pub fn customer_idempotency_key(tenant_id: i64) -> String {
+    format!("customer:{tenant_id}")
+}
+
+/// Whether a Stripe error is worth retrying with the same idempotency key.
+pub fn stripe_error_is_transient(error: &StripeError) -> bool {
+    match error {
+        StripeError::Unknown { .. } => true,
+        StripeError::Api { status, .. } => *status == 409 || *status == 429 || *status >= 500,
+    }
+}
+
+/// Creates (or gets back) the tenant's customer with the deterministic key, retrying
+/// transient failures with the *same* key.
+async fn create_customer_idempotently<E: Env>(
+    env: &E,
+    tenant_id: i64,
+    user_id: &str,
+    email: &str,
+) -> Result<String, AppFailure> {
+    let params = CustomerCreate {
+        email: Some(email.to_string()),
+        name: None,
+        metadata: BTreeMap::from([
+            ("tenant_id".to_string(), tenant_id.to_string()),
+            ("user_id".to_string(), user_id.to_string()),
+        ]),
+    };
+    let key = customer_idempotency_key(tenant_id);
+    let mut backoff = STRIPE_BACKOFF_FIRST;
+    let mut last_error = None;
+    for _attempt in 0..STRIPE_ATTEMPTS_MAX {
+        match env
+            .stripe()
+            .create_customer(params.clone(), Some(key.clone()))
+            .await
+        {
+            Ok(customer) => return Ok(customer.id),
+            Err(error) if stripe_error_is_transient(&error) => {
+                env.note(&format!(
+                    "transient Stripe error, retrying with the same key: {error}"
+                ));
+                last_error = Some(error);
+                env.sleep(backoff).await;
+                backoff *= 2;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(last_error.map_or_else(|| AppFailure::Other("no attempt made".into()), AppFailure::Stripe))
+}
+
+/// Returns the tenant's Stripe customer id, creating the customer exactly once.
+///
+/// Safe to call concurrently from any replica and any entry point, and after a crash at any
+/// step: the deterministic key makes the creation idempotent, the conditional `UPDATE` makes
+/// the store idempotent, and a leftover from an expired key is deleted here or by
+/// [`reconcile`].
+pub async fn ensure_stripe_customer<E: Env>(env: &E, user_id: &str) -> Result<String, AppFailure> {
+    let mut conn = env.db().connect().await?;
+    // 1. Fast path: already stored (no lock needed to read a committed value).
+    let tenant = select_tenant(&mut conn, user_id, false).await?;
+    if let Some(existing) = tenant.stripe_customer_id {
+        return Ok(existing);
+    }
+    // 2. The external call, outside any transaction, with the row-derived key.
+    let created = create_customer_idempotently(env, tenant.id, user_id, &tenant.email).await?;
+    // 3. Compare-and-set: only the first writer stores; everyone else adopts what is stored.
+    let stored = conn
+        .execute(
+            Stmt::update("tenants", &[("stripe_customer_id", created.as_str().into())])
+                .eq("id", tenant.id)
+                .is_null("stripe_customer_id"),
+        )
+        .await?;
+    if stored.affected == 1 {
+        return Ok(created);
+    }
+    let current = select_tenant(&mut conn, user_id, false).await?;
+    match current.stripe_customer_id {
+        Some(winner) if winner == created => Ok(winner),
+        Some(winner) => {
+            // Our customer is a leftover (the key expired between two attempts): remove it.
+            env.note(&format!(
+                "customer {created} lost to {winner}; deleting the leftover"
+            ));
+            env.stripe().delete_customer(created).await?;
+            Ok(winner)
+        }
+        None => Err(AppFailure::Other(format!(
+            "tenant {} has no customer after a failed store",
+            tenant.id
+        ))),
+    }
+}
+
+/// The periodic repair sweep: adopt or delete customers left behind by crashes.
+///
+/// For each tenant, lists the customers with its email (the strongly consistent endpoint)
+/// and keeps the ones whose `metadata.tenant_id` names it: if the tenant has no stored
+/// customer, the oldest is adopted with the same compare-and-set; every other one is deleted.
+pub async fn reconcile<E: Env>(env: &E) -> Result<serde_json::Value, AppFailure> {
+    let mut conn = env.db().connect().await?;
+    let tenants = conn.execute(Stmt::select("tenants")).await?;
+    let mut adopted = 0u32;
+    let mut deleted = 0u32;
+    for row in &tenants.rows {
+        let Some(tenant) = super::strategies::common::Tenant::from_row(row) else {
+            continue;
+        };
+        let listed = env.stripe().list_customers_by_email(tenant.email.clone()).await?;
+        // The list is newest first; the oldest is the one to keep when none is stored.
+        let mut mine: Vec<String> = listed
+            .into_iter()
+            .filter(|c| !c.deleted && c.metadata.get("tenant_id") == Some(&tenant.id.to_string()))
+            .map(|c| c.id)
+            .collect();
+        mine.reverse();
+        let keep = match tenant.stripe_customer_id {
+            Some(stored) => stored,
+            None => {
+                let Some(oldest) = mine.first().cloned() else {
+                    continue;
+                };
+                conn.execute(
+                    Stmt::update("tenants", &[("stripe_customer_id", oldest.as_str().into())])
+                        .eq("id", tenant.id)
+                        .is_null("stripe_customer_id"),
+                )
+                .await?;
+                adopted += 1;
+                let current = conn.execute(Stmt::select("tenants").eq("id", tenant.id)).await?;
+                match current
+                    .rows
+                    .first()
+                    .and_then(super::strategies::common::Tenant::from_row)
+                {
+                    Some(Tenant {
+                        stripe_customer_id: Some(stored),
+                        ..
+                    }) => stored,
+                    _ => continue,
+                }
+            }
+        };
+        for leftover in mine.into_iter().filter(|id| *id != keep) {
+            env.note(&format!(
+                "reconcile: deleting leftover customer {leftover} of tenant {}",
+                tenant.id
+            ));
+            env.stripe().delete_customer(leftover).await?;
+            deleted += 1;
+        }
+    }
+    Ok(serde_json::json!({ "adopted": adopted, "deleted": deleted }))
+}
+
+use super::strategies::common::Tenant;
+
+/// The `stripe_events` table: one row per processed event id (the dedupe key).
+fn stripe_events_table() -> TableSchema {
+    TableSchema::new("stripe_events")
+        .column("event_id", ColumnType::Text)
+        .column("event_type", ColumnType::Text)
+        .primary_key(&["event_id"])
+}
+
+/// The `subscriptions` table: current state of each Stripe subscription.
+fn subscriptions_table() -> TableSchema {
+    TableSchema::new("subscriptions")
+        .column("stripe_subscription_id", ColumnType::Text)
+        .column("stripe_customer_id", ColumnType::Text)
+        .column("status", ColumnType::Text)
+        .primary_key(&["stripe_subscription_id"])
+}
+
+/// Handles a Stripe webhook: verify, fetch current state, dedupe and apply in one transaction.
+pub async fn handle_stripe_webhook<E: Env>(env: &E, payload: &[u8], signature: &str) -> AppReply {
+    let event = match env.stripe().verify_webhook(payload, signature) {
+        Ok(event) => event,
+        Err(why) => return AppReply::error(400, format!("bad signature: {why}")),
+    };
+    let subscription_id = match event.event_type.as_str() {
+        "checkout.session.completed" => event.object.get("subscription").and_then(|v| v.as_str()),
+        t if t.starts_with("customer.subscription.") => event.object.get("id").and_then(|v| v.as_str()),
+        _ => None,
+    }
+    .map(str::to_string);
+    let result: Result<serde_json::Value, AppFailure> = async {
+        // Fetch current state first, outside the transaction: event order is not guaranteed.
+        let current = match &subscription_id {
+            Some(id) => Some(env.stripe().retrieve_subscription(id.clone()).await?),
+            None => None,
+        };
+        let mut conn = env.db().connect().await?;
+        conn.execute(Stmt::Begin).await?;
+        let claimed = conn
+            .execute(
+                Stmt::insert(
+                    "stripe_events",
+                    &[
+                        ("event_id", event.id.as_str().into()),
+                        ("event_type", event.event_type.as_str().into()),
+                    ],
+                )
+                .on_conflict_do_nothing(&["event_id"]),
+            )
+            .await?;
+        if claimed.affected == 0 {
+            conn.execute(Stmt::Rollback).await?;
+            return Ok(serde_json::json!({ "duplicate": event.id }));
+        }
+        if let Some(sub) = current {
+            conn.execute(
+                Stmt::insert(
+                    "subscriptions",
+                    &[
+                        ("stripe_subscription_id", sub.id.as_str().into()),
+                        ("stripe_customer_id", sub.customer.as_str().into()),
+                        ("status", sub.status.as_str().into()),
+                    ],
+                )
+                .on_conflict_update_excluded(&["stripe_subscription_id"], &["status"]),
+            )
+            .await?;
+        }
+        conn.execute(Stmt::Commit).await?;
+        Ok(serde_json::json!({ "processed": event.id }))
+    }
+    .await;
+    match result {
+        Ok(body) => AppReply::ok(body),
+        // Transient: Stripe retries on 5xx.
+        Err(failure) => failure.into_reply(),
+    }
+}
+
+impl AppLogic for Reference {
+    fn id(&self) -> &str {
+        "reference"
+    }
+
+    fn schema(&self) -> Vec<TableSchema> {
+        vec![
+            tenants_table(),
+            stripe_events_table(),
+            subscriptions_table(),
+            signup::profiles_table(),
+            orgs::team_orgs_table(),
+            orgs::clerk_events_table(),
+        ]
+    }
+
+    fn seed_rows(&self, users: &[UserSpec]) -> Vec<Stmt> {
+        tenant_rows(users)
+    }
+
+    async fn handle<E: Env>(&self, env: &E, call: AppCall) -> AppReply {
+        match call {
+            AppCall::Checkout {
+                user_id,
+                price,
+                promotion_code,
+            } => reply(
+                async {
+                    let customer = ensure_stripe_customer(env, &user_id).await?;
+                    create_session(env, &customer, &user_id, &price, promotion_code.as_deref()).await
+                }
+                .await,
+            ),
+            AppCall::ApplyCoupon {
+                user_id,
+                price,
+                promotion_code,
+            } => reply(
+                async {
+                    let customer = ensure_stripe_customer(env, &user_id).await?;
+                    create_session(env, &customer, &user_id, &price, Some(&promotion_code)).await
+                }
+                .await,
+            ),
+            AppCall::StripeWebhook { payload, signature } => {
+                handle_stripe_webhook(env, &payload, &signature).await
+            }
+            AppCall::Reconcile => reply(
+                async {
+                    let customers = reconcile(env).await?;
+                    let team_orgs = orgs::reconcile_team_orgs(env).await?;
+                    Ok(serde_json::json!({ "customers": customers, "team_orgs": team_orgs }))
+                }
+                .await,
+            ),
+            AppCall::Signup { user_id } => reply(signup::signup(env, &user_id).await),
+            AppCall::CreateTeamOrg { user_id, plan } => reply(
+                orgs::ensure_team_org(env, &user_id, &plan)
+                    .await
+                    .map(|org_id| serde_json::json!({ "org_id": org_id })),
+            ),
+            AppCall::ClerkWebhook {
+                svix_id,
+                svix_timestamp,
+                svix_signature,
+                payload,
+            } => orgs::handle_clerk_webhook(env, &svix_id, &svix_timestamp, &svix_signature, &payload).await,
+        }
+    }
+}

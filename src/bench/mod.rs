@@ -1,0 +1,194 @@
+//! Benchmarks: simulations per second against a bare-turmoil baseline measured in the same
+//! run, sweep scaling over threads, and the peak memory of a long sweep.
+//!
+//! This is the one module that reads the wall clock (`std::time::Instant`): it measures how
+//! fast simulations run, and nothing it measures feeds back into a simulation.
+
+pub mod baseline;
+
+use std::time::Instant;
+
+use crate::explore::input::resolve;
+use crate::explore::run_input;
+use crate::explore::sweep::{sweep, SweepConfig};
+use crate::scenario::{parse, Scenario};
+use crate::sim::trace::TraceKind;
+
+/// The race every figure is measured on: seed 004's checkout ∥ apply_coupon.
+pub const BENCH_SCENARIO: &str = r#"
+name = "bench.coupon_race"
+description = "checkout and apply_coupon race for one user, two replicas"
+strategies = ["checkout.naive", "reference"]
+[world]
+replicas = 2
+latency_ms = [1, 50]
+[[actors]]
+user = 1
+steps = [{ flow = "checkout" }, { flow = "apply_coupon", at_ms = [0, 100], coupon = "SAVE20" }]
+"#;
+
+/// The benchmark scenario, parsed.
+pub fn bench_scenario() -> Scenario {
+    match parse(
+        "bench.toml",
+        BENCH_SCENARIO,
+        &crate::app::strategies::registry::ids(),
+    ) {
+        Ok(s) => s,
+        Err(e) => panic!("the built-in benchmark scenario is invalid: {e}"),
+    }
+}
+
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Runs every measurement and returns a Markdown table.
+pub fn run_benchmarks(sims: u32, sweep_seeds: u32) -> String {
+    let scenario = bench_scenario();
+    let sims = sims.max(1);
+    // Round trips one harness simulation makes (requests + DB statements), for the baseline.
+    let probe = run_input(&resolve(&scenario, "checkout.naive", 0)).map(|o| {
+        o.trace
+            .events
+            .iter()
+            .filter(|e| matches!(e.kind, TraceKind::Request { .. } | TraceKind::DbStatement { .. }))
+            .count()
+    });
+    let round_trips = probe.unwrap_or(20).max(2);
+    let exchanges_per_client = u32::try_from(round_trips.div_ceil(2)).unwrap_or(u32::MAX);
+
+    let start = Instant::now();
+    for seed in 0..u64::from(sims) {
+        let config = baseline::BaselineConfig {
+            seed,
+            latency_ms_min: 1,
+            latency_ms_max: 50,
+            tick_ms: 1,
+            exchanges_per_client,
+        };
+        let _ = baseline::run_baseline(config);
+    }
+    let baseline_secs = start.elapsed().as_secs_f64();
+
+    let start = Instant::now();
+    let mut failures = 0u32;
+    for seed in 0..u64::from(sims) {
+        if let Ok(outcome) = run_input(&resolve(&scenario, "checkout.naive", seed)) {
+            if !outcome.violations().is_empty() {
+                failures += 1;
+            }
+        }
+    }
+    let harness_secs = start.elapsed().as_secs_f64();
+
+    let sweep_secs = |jobs: usize| {
+        let start = Instant::now();
+        let result = sweep(
+            SweepConfig {
+                base_seed: 0,
+                seeds: sims,
+                jobs,
+            },
+            |seed| resolve(&scenario, "reference", seed),
+            |input| {
+                run_input(input)
+                    .map(|o| crate::explore::report_of(&o))
+                    .unwrap_or_else(|e| crate::explore::sweep::RunReport {
+                        violations: vec![],
+                        trace_hash: 0,
+                        trace_len: 0,
+                        sim_error: Some(e),
+                    })
+            },
+            || {},
+        );
+        (start.elapsed().as_secs_f64(), result.runs)
+    };
+    let (one_secs, one_runs) = sweep_secs(1);
+    let (two_secs, two_runs) = sweep_secs(2);
+
+    let rss_before = rss_mb();
+    let rss_at_tenth = crate::sync::Mutex::new(None);
+    let done = crate::sync::AtomicU64::new(0);
+    let start = Instant::now();
+    let long = sweep(
+        SweepConfig {
+            base_seed: 1_000_000,
+            seeds: sweep_seeds,
+            jobs: 2,
+        },
+        |seed| resolve(&scenario, "reference", seed),
+        |input| {
+            run_input(input)
+                .map(|o| crate::explore::report_of(&o))
+                .unwrap_or_else(|e| crate::explore::sweep::RunReport {
+                    violations: vec![],
+                    trace_hash: 0,
+                    trace_len: 0,
+                    sim_error: Some(e),
+                })
+        },
+        || {
+            let n = done.fetch_add(1, crate::sync::Ordering::SeqCst) + 1;
+            if n == u64::from(sweep_seeds / 10).max(1) {
+                *rss_at_tenth.lock() = rss_mb();
+            }
+        },
+    );
+    let long_secs = start.elapsed().as_secs_f64();
+    let rss_at_tenth = rss_at_tenth.into_inner();
+    let fmt_mb = |v: Option<f64>| v.map_or("n/a".to_string(), |mb| format!("{mb:.0} MB"));
+
+    let per_sec = |n: f64, secs: f64| if secs > 0.0 { n / secs } else { 0.0 };
+    let baseline_rate = per_sec(f64::from(sims), baseline_secs);
+    let harness_rate = per_sec(f64::from(sims), harness_secs);
+    let mut out = String::new();
+    out.push_str(&format!(
+        "Checkout ∥ apply_coupon race, latency 1–50 ms, tick 1 ms, {sims} simulations each, \
+         {round_trips} round trips per simulation ({exchanges_per_client} per baseline client).\n\n"
+    ));
+    out.push_str("| measurement | value |\n|---|---|\n");
+    out.push_str(&format!(
+        "| bare turmoil baseline, 1 thread | {baseline_rate:.0} sims/s |\n"
+    ));
+    out.push_str(&format!(
+        "| racehound harness (`checkout.naive`), 1 thread | {harness_rate:.0} sims/s ({failures} of {sims} found the race) |\n"
+    ));
+    out.push_str(&format!(
+        "| harness overhead vs baseline | {:.2}× the baseline's time per simulation |\n",
+        if baseline_secs > 0.0 {
+            harness_secs / baseline_secs
+        } else {
+            0.0
+        }
+    ));
+    out.push_str(&format!(
+        "| sweep (`reference`), 1 thread | {:.0} sims/s |\n",
+        per_sec(one_runs as f64, one_secs)
+    ));
+    out.push_str(&format!(
+        "| sweep (`reference`), 2 threads | {:.0} sims/s ({:.2}× one thread) |\n",
+        per_sec(two_runs as f64, two_secs),
+        if two_secs > 0.0 { one_secs / two_secs } else { 0.0 }
+    ));
+    out.push_str(&format!(
+        "| {sweep_seeds}-seed sweep, 2 threads | {:.0} sims/s; RSS {} before, {} after 10%, {} at the end; peak {} |\n",
+        per_sec(long.runs as f64, long_secs),
+        fmt_mb(rss_before),
+        fmt_mb(rss_at_tenth),
+        fmt_mb(rss_mb()),
+        fmt_mb(peak_rss_mb()),
+    ));
+    out
+}

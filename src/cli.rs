@@ -1,0 +1,351 @@
+//! The command line proper (not built under `--cfg racehound_loom`, which is for loom models).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use racehound::app::strategies::registry;
+use racehound::explore::input::resolve;
+use racehound::explore::verdict::{markdown_table, Found, Verdict};
+use racehound::explore::{check_determinism, explore, replay, ExploreOptions};
+use racehound::scenario::load::load;
+use racehound::scenario::{strategy_matches, Scenario};
+
+/// Exit code: every verdict as expected.
+const EXIT_OK: u8 = 0;
+/// Exit code: a verdict differs from the expected one, or a run is not deterministic.
+const EXIT_UNEXPECTED: u8 = 1;
+/// Exit code: bad input (scenario file, token, arguments).
+const EXIT_BAD_INPUT: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "racehound",
+    version,
+    about = "Deterministic race simulator for Stripe / Clerk / PostgreSQL signup, checkout and webhook flows",
+    after_help = "Exit codes: 0 every verdict as expected, 1 an unexpected verdict, 2 bad input."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct Selection {
+    /// Scenario files or directories.
+    #[arg(default_value = "scenarios")]
+    paths: Vec<PathBuf>,
+    /// Only strategies matching this id or glob (`checkout.*`).
+    #[arg(long)]
+    strategy: Option<String>,
+    /// Seeds per strategy (default: each scenario's budget).
+    #[arg(long)]
+    seeds: Option<u32>,
+    /// The first seed of the sweep.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Worker threads per sweep.
+    #[arg(long, default_value_t = default_jobs())]
+    jobs: usize,
+    /// Run only shard K of N (e.g. `1/3`) of the (scenario, strategy) pairs.
+    #[arg(long)]
+    shard: Option<String>,
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Explore every (scenario, strategy) pair and print verdicts.
+    Run {
+        #[command(flatten)]
+        selection: Selection,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Print the verdict table as Markdown.
+    Verdicts {
+        #[command(flatten)]
+        selection: Selection,
+    },
+    /// Re-run a replay token exactly and print its trace.
+    Replay {
+        /// The token printed with a failure (`rh1_…`).
+        token: String,
+    },
+    /// Print a replay token's trace as text and as a Mermaid sequence diagram.
+    Explain {
+        /// The token printed with a failure (`rh1_…`).
+        token: String,
+    },
+    /// List scenarios and strategies.
+    List {
+        /// Scenario files or directories.
+        #[arg(default_value = "scenarios")]
+        paths: Vec<PathBuf>,
+    },
+    /// Check scenario files without running them.
+    Validate {
+        /// Scenario files or directories.
+        #[arg(default_value = "scenarios")]
+        paths: Vec<PathBuf>,
+    },
+    /// Run seeds twice and compare trace hashes; prints one hash per run.
+    CheckDeterminism {
+        #[command(flatten)]
+        selection: Selection,
+    },
+    /// Measure simulations per second against a bare-turmoil baseline.
+    Bench {
+        /// Simulations per measurement.
+        #[arg(long, default_value_t = 500)]
+        sims: u32,
+        /// Seeds in the memory measurement sweep.
+        #[arg(long, default_value_t = 10_000)]
+        sweep_seeds: u32,
+    },
+    /// Serve fake Stripe and/or fake Clerk over real HTTP (see docs/serve.md).
+    Serve(racehound::serve::ServeArgs),
+}
+
+fn bad_input(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_BAD_INPUT)
+}
+
+/// The (scenario, strategy) pairs a selection names, in file then catalogue order.
+fn pairs(selection: &Selection) -> Result<Vec<(Scenario, String)>, String> {
+    let ids = registry::ids();
+    let scenarios = load(&selection.paths, &ids).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for (_, scenario) in scenarios {
+        for strategy in &scenario.strategies {
+            if selection
+                .strategy
+                .as_deref()
+                .is_none_or(|p| strategy_matches(p, strategy))
+            {
+                out.push((scenario.clone(), strategy.clone()));
+            }
+        }
+    }
+    if let Some(pattern) = &selection.strategy {
+        if out.is_empty() {
+            return Err(format!(
+                "no selected scenario runs a strategy matching `{pattern}` (hint: `racehound list`)"
+            ));
+        }
+    }
+    if let Some(shard) = &selection.shard {
+        let (k, n) = shard
+            .split_once('/')
+            .and_then(|(k, n)| Some((k.parse::<usize>().ok()?, n.parse::<usize>().ok()?)))
+            .filter(|(k, n)| *n > 0 && (1..=*n).contains(k))
+            .ok_or_else(|| format!("bad --shard `{shard}` (hint: write K/N with 1 ≤ K ≤ N, e.g. 1/3)"))?;
+        out = out
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % n == k - 1)
+            .map(|(_, p)| p)
+            .collect();
+    }
+    Ok(out)
+}
+
+fn explore_all(selection: &Selection, quiet: bool) -> Result<Vec<Verdict>, String> {
+    let pairs = pairs(selection)?;
+    let options = ExploreOptions {
+        seeds: selection.seeds,
+        base_seed: selection.seed,
+        jobs: selection.jobs.max(1),
+        shrink: None,
+    };
+    let mut verdicts = Vec::new();
+    for (index, (scenario, strategy)) in pairs.iter().enumerate() {
+        if !quiet {
+            eprint!(
+                "[{}/{}] {} × {} … ",
+                index + 1,
+                pairs.len(),
+                scenario.name,
+                strategy
+            );
+        }
+        let verdict = explore(scenario, strategy, options, || {});
+        if !quiet {
+            let mark = if verdict.as_expected() {
+                ""
+            } else {
+                "  ⚠ UNEXPECTED"
+            };
+            match &verdict.found {
+                Found::Pass { seeds } => eprintln!("pass ({seeds} seeds){mark}"),
+                Found::Fail(f) => eprintln!(
+                    "fail: {} at seed {} (shrunk {} → {} steps){mark}",
+                    f.invariant, f.seed, f.input_size_original, f.input_size_shrunk
+                ),
+            }
+        }
+        verdicts.push(verdict);
+    }
+    Ok(verdicts)
+}
+
+fn print_failures(verdicts: &[Verdict]) {
+    for v in verdicts {
+        if let Found::Fail(f) = &v.found {
+            println!("\n{} × {}: {}", v.scenario, v.strategy, f.message);
+            println!("  replay:  racehound replay {}", f.token);
+            println!("  explain: racehound explain {}", f.token);
+        }
+    }
+}
+
+fn summary_exit(verdicts: &[Verdict]) -> ExitCode {
+    let unexpected: Vec<&Verdict> = verdicts.iter().filter(|v| !v.as_expected()).collect();
+    let failing = verdicts
+        .iter()
+        .filter(|v| matches!(v.found, Found::Fail(_)))
+        .count();
+    println!(
+        "\n{} pairs: {} pass, {} fail; {} as expected, {} unexpected",
+        verdicts.len(),
+        verdicts.len() - failing,
+        failing,
+        verdicts.len() - unexpected.len(),
+        unexpected.len()
+    );
+    for v in &unexpected {
+        println!(
+            "  unexpected: {} × {} found {} but expected {}",
+            v.scenario,
+            v.strategy,
+            v.word(),
+            v.expected_text()
+        );
+    }
+    if unexpected.is_empty() {
+        ExitCode::from(EXIT_OK)
+    } else {
+        ExitCode::from(EXIT_UNEXPECTED)
+    }
+}
+
+/// Parses the arguments and runs one command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { selection, format } => match explore_all(&selection, format == Format::Json) {
+            Err(e) => bad_input(e),
+            Ok(verdicts) => {
+                if format == Format::Json {
+                    println!("{}", serde_json::to_string_pretty(&verdicts).unwrap_or_default());
+                    let ok = verdicts.iter().all(Verdict::as_expected);
+                    return ExitCode::from(if ok { EXIT_OK } else { EXIT_UNEXPECTED });
+                }
+                println!("{}", markdown_table(&verdicts));
+                print_failures(&verdicts);
+                summary_exit(&verdicts)
+            }
+        },
+        Command::Verdicts { selection } => match explore_all(&selection, true) {
+            Err(e) => bad_input(e),
+            Ok(verdicts) => {
+                print!("{}", markdown_table(&verdicts));
+                let ok = verdicts.iter().all(Verdict::as_expected);
+                ExitCode::from(if ok { EXIT_OK } else { EXIT_UNEXPECTED })
+            }
+        },
+        Command::Replay { token } => match replay(&token) {
+            Err(e) => bad_input(e),
+            Ok((input, outcome)) => {
+                print!("{}", outcome.trace.render_text());
+                println!(
+                    "\n{} × {} seed {}: trace hash {:016x}",
+                    input.scenario, input.strategy, input.seed, outcome.trace_hash
+                );
+                let violations = outcome.violations();
+                if let Some(e) = &outcome.sim_error {
+                    println!("simulation error: {e}");
+                }
+                for v in &violations {
+                    println!("VIOLATION {v}");
+                }
+                if violations.is_empty() && outcome.sim_error.is_none() {
+                    println!("no invariant broken");
+                }
+                ExitCode::from(EXIT_OK)
+            }
+        },
+        Command::Explain { token } => match replay(&token) {
+            Err(e) => bad_input(e),
+            Ok((input, outcome)) => {
+                println!(
+                    "# {} × {} (seed {})\n",
+                    input.scenario, input.strategy, input.seed
+                );
+                println!("## Steps\n\n```text\n{}```\n", outcome.trace.render_text());
+                println!(
+                    "## Sequence diagram\n\n```mermaid\n{}```",
+                    racehound::report::mermaid::render(&outcome.trace, 400)
+                );
+                for v in outcome.violations() {
+                    println!("\nVIOLATION {v}");
+                }
+                ExitCode::from(EXIT_OK)
+            }
+        },
+        Command::Serve(args) => racehound::serve::run(args),
+        Command::List { paths } | Command::Validate { paths } => {
+            let ids = registry::ids();
+            match load(&paths, &ids) {
+                Ok(scenarios) => {
+                    println!("scenarios:");
+                    for (path, scenario) in &scenarios {
+                        println!("  {:<40} {}", scenario.name, path.display());
+                    }
+                    println!("strategies:");
+                    for info in registry::catalogue() {
+                        println!("  {:<30} {}", info.id, info.idea);
+                    }
+                    ExitCode::from(EXIT_OK)
+                }
+                Err(error) => bad_input(error),
+            }
+        }
+        Command::CheckDeterminism { selection } => match pairs(&selection) {
+            Err(e) => bad_input(e),
+            Ok(pairs) => {
+                let seeds = selection.seeds.unwrap_or(5);
+                let mut failures = 0;
+                for (scenario, strategy) in &pairs {
+                    for offset in 0..u64::from(seeds) {
+                        let input = resolve(scenario, strategy, selection.seed + offset);
+                        match check_determinism(&input) {
+                            Ok(hash) => println!("{} {} {} {hash:016x}", scenario.name, strategy, input.seed),
+                            Err(e) => {
+                                failures += 1;
+                                println!("NONDETERMINISTIC {e}");
+                            }
+                        }
+                    }
+                }
+                ExitCode::from(if failures == 0 { EXIT_OK } else { EXIT_UNEXPECTED })
+            }
+        },
+        Command::Bench { sims, sweep_seeds } => {
+            print!("{}", racehound::bench::run_benchmarks(sims, sweep_seeds));
+            ExitCode::from(EXIT_OK)
+        }
+    }
+}

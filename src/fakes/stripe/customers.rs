@@ -1,0 +1,317 @@
+//! Customers: create, retrieve, update (metadata merged), delete (stub stays), list, lagging search.
+//!
+//! `email` is not unique. `GET /v1/customers?email=` reads the current state (strongly
+//! consistent); `/v1/customers/search` reads, per customer, the newest write that is at least
+//! `search_lag` old, so a fresh customer or metadata change is invisible to it for a while.
+
+use serde_json::Value;
+
+use super::core::{Core, Ctx};
+use super::state::{Customer, Metadata, SearchVersion};
+use super::wire::{self, list_json, search_json, ApiError, Params};
+
+/// Most search versions kept per customer.
+pub const MAX_SEARCH_VERSIONS: usize = 64;
+
+/// Fields settable on create and update.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CustomerFields {
+    /// `Some(None)` unsets.
+    pub email: Option<Option<String>>,
+    /// `Some(None)` unsets.
+    pub name: Option<Option<String>>,
+    /// `Some(None)` unsets.
+    pub description: Option<Option<String>>,
+    /// Merged; an empty value deletes the key; `Some(empty map)` from `metadata=` clears all.
+    pub metadata: Option<Metadata>,
+    /// Whether `metadata=""` (clear all) was sent.
+    pub clear_metadata: bool,
+}
+
+const FIELD_PATTERNS: &[&str] = &[
+    "email",
+    "name",
+    "description",
+    "metadata",
+    "metadata[*]",
+    "expand[#]",
+];
+
+/// Parses create/update parameters.
+pub fn parse_fields(params: &Params) -> Result<CustomerFields, ApiError> {
+    params.check_allowed(FIELD_PATTERNS)?;
+    Ok(CustomerFields {
+        email: params.nullable("email"),
+        name: params.nullable("name"),
+        description: params.nullable("description"),
+        metadata: params.metadata()?,
+        clear_metadata: params.get("metadata") == Some(""),
+    })
+}
+
+/// A parsed search query: `field:'value'` clauses joined by `AND`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SearchQuery {
+    /// `(field, value)`; field is `email`, `name` or `metadata[k]`.
+    pub clauses: Vec<(String, String)>,
+}
+
+/// Parses Stripe's search query language (the subset used for customers).
+pub fn parse_query(text: &str) -> Result<SearchQuery, ApiError> {
+    let bad = |why: &str| {
+        ApiError::invalid(
+            None,
+            format!("Invalid search query: {why} (hint: use email:'a@b.c' or metadata['key']:'value', joined by AND)."),
+            Some("query"),
+        )
+    };
+    let mut clauses = Vec::new();
+    for clause in text.split(" AND ") {
+        let clause = clause.trim();
+        let (field, value) = clause
+            .split_once(':')
+            .ok_or_else(|| bad("expected field:'value'"))?;
+        let value = value.trim();
+        let unquoted = value
+            .strip_prefix('\'')
+            .and_then(|v| v.strip_suffix('\''))
+            .or_else(|| value.strip_prefix('"').and_then(|v| v.strip_suffix('"')))
+            .ok_or_else(|| bad("values must be quoted"))?;
+        let field = field.trim();
+        let field = if field == "email" || field == "name" {
+            field.to_string()
+        } else if let Some(inner) = field.strip_prefix("metadata[").and_then(|f| f.strip_suffix(']')) {
+            let key = inner
+                .strip_prefix('\'')
+                .and_then(|k| k.strip_suffix('\''))
+                .or_else(|| inner.strip_prefix('"').and_then(|k| k.strip_suffix('"')))
+                .ok_or_else(|| bad("metadata keys must be quoted"))?;
+            format!("metadata[{key}]")
+        } else {
+            return Err(bad(&format!("unsupported field '{field}'")));
+        };
+        clauses.push((field, unquoted.to_string()));
+        if clauses.len() > 10 {
+            return Err(bad("at most 10 clauses"));
+        }
+    }
+    Ok(SearchQuery { clauses })
+}
+
+fn search_version(customer: &Customer, visible_at: crate::time::SimTime) -> SearchVersion {
+    SearchVersion {
+        visible_at,
+        email: customer.email.clone(),
+        name: customer.name.clone(),
+        metadata: customer.metadata.clone(),
+        deleted: customer.deleted,
+    }
+}
+
+/// Records the customer's current state for search, visible `search_lag` from now.
+fn index_for_search(customer: &mut Customer, ctx: &Ctx<'_>) {
+    let now = ctx.now;
+    let visible_at = now + ctx.config.search_lag;
+    // Drop versions already superseded by a newer visible one.
+    if let Some(last_visible) = customer.search_versions.iter().rposition(|v| v.visible_at <= now) {
+        customer.search_versions.drain(..last_visible);
+    }
+    let version = search_version(customer, visible_at);
+    customer.search_versions.push(version);
+    if customer.search_versions.len() > MAX_SEARCH_VERSIONS {
+        customer.search_versions.remove(0);
+    }
+}
+
+fn apply(customer: &mut Customer, fields: &CustomerFields) {
+    if let Some(email) = &fields.email {
+        customer.email = email.clone();
+    }
+    if let Some(name) = &fields.name {
+        customer.name = name.clone();
+    }
+    if let Some(description) = &fields.description {
+        customer.description = description.clone();
+    }
+    if fields.clear_metadata {
+        customer.metadata.clear();
+    }
+    if let Some(metadata) = &fields.metadata {
+        for (key, value) in metadata {
+            if value.is_empty() {
+                customer.metadata.remove(key);
+            } else {
+                customer.metadata.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+/// Creates a customer (never deduplicated) and emits `customer.created`.
+pub fn create(core: &mut Core, ctx: &Ctx<'_>, fields: &CustomerFields) -> Result<Value, ApiError> {
+    let id = core.id("cus");
+    let customer = create_with_id(core, ctx, id, fields);
+    Ok(customer)
+}
+
+/// Creates a customer with a given id (used by checkout completion too); returns its JSON.
+pub fn create_with_id(core: &mut Core, ctx: &Ctx<'_>, id: String, fields: &CustomerFields) -> Value {
+    let mut customer = Customer {
+        id: id.clone(),
+        seq: core.objects.seq(),
+        created: ctx.now_secs(),
+        email: None,
+        name: None,
+        description: None,
+        metadata: Metadata::new(),
+        deleted: false,
+        search_versions: Vec::new(),
+    };
+    apply(&mut customer, fields);
+    index_for_search(&mut customer, ctx);
+    let out = customer.to_json();
+    core.objects.customers.insert(id, customer);
+    core.emit(ctx, "customer.created", out.clone(), None);
+    out
+}
+
+/// Retrieves a customer; a deleted one is the `deleted: true` stub.
+pub fn retrieve(core: &Core, id: &str) -> Result<Value, ApiError> {
+    core.objects
+        .customers
+        .get(id)
+        .map(Customer::to_json)
+        .ok_or_else(|| ApiError::no_such("customer", id, "id"))
+}
+
+/// Updates a live customer (metadata merged) and emits `customer.updated` when something changed.
+pub fn update(core: &mut Core, ctx: &Ctx<'_>, id: &str, fields: &CustomerFields) -> Result<Value, ApiError> {
+    let customer = match core.objects.customers.get_mut(id) {
+        Some(c) if !c.deleted => c,
+        _ => return Err(ApiError::no_such("customer", id, "id")),
+    };
+    let before = customer.to_json();
+    apply(customer, fields);
+    index_for_search(customer, ctx);
+    let after = customer.to_json();
+    let previous = previous_attributes(&before, &after);
+    if let Some(previous) = previous {
+        core.emit(ctx, "customer.updated", after.clone(), Some(previous));
+    }
+    Ok(after)
+}
+
+/// The fields of `before` that differ in `after` (Stripe's `previous_attributes`).
+pub fn previous_attributes(before: &Value, after: &Value) -> Option<Value> {
+    let (Some(b), Some(a)) = (before.as_object(), after.as_object()) else {
+        return None;
+    };
+    let mut prev = serde_json::Map::new();
+    for (key, value) in b {
+        if a.get(key) != Some(value) {
+            prev.insert(key.clone(), value.clone());
+        }
+    }
+    (!prev.is_empty()).then_some(Value::Object(prev))
+}
+
+/// Deletes a customer (it stays retrievable as a stub) and emits `customer.deleted`.
+pub fn delete(core: &mut Core, ctx: &Ctx<'_>, id: &str) -> Result<Value, ApiError> {
+    let customer = match core.objects.customers.get_mut(id) {
+        Some(c) if !c.deleted => c,
+        _ => return Err(ApiError::no_such("customer", id, "id")),
+    };
+    let last = customer.to_json();
+    customer.deleted = true;
+    index_for_search(customer, ctx);
+    let stub = customer.to_json();
+    // Live subscriptions of a deleted customer are canceled, as in Stripe.
+    let subs: Vec<String> = core
+        .objects
+        .subscriptions
+        .values()
+        .filter(|s| s.customer == id && s.status != super::state::SubscriptionStatus::Canceled)
+        .map(|s| s.id.clone())
+        .collect();
+    for sub in subs {
+        super::subscriptions::cancel(core, ctx, &sub)?;
+    }
+    core.emit(ctx, "customer.deleted", last, None);
+    Ok(stub)
+}
+
+/// `GET /v1/customers`: live customers, newest first, optional exact (case-sensitive) email filter.
+pub fn list(
+    core: &Core,
+    email: Option<&str>,
+    limit: usize,
+    starting_after: Option<&str>,
+) -> Result<Value, ApiError> {
+    let mut live: Vec<&Customer> = core
+        .objects
+        .customers
+        .values()
+        .filter(|c| !c.deleted && email.is_none_or(|e| c.email.as_deref() == Some(e)))
+        .collect();
+    live.sort_by_key(|x| std::cmp::Reverse(x.seq));
+    if let Some(cursor) = starting_after {
+        let cursor_seq = core
+            .objects
+            .customers
+            .get(cursor)
+            .map(|c| c.seq)
+            .ok_or_else(|| ApiError::no_such("customer", cursor, "starting_after"))?;
+        live.retain(|c| c.seq < cursor_seq);
+    }
+    let has_more = live.len() > limit;
+    let data = live.into_iter().take(limit).map(Customer::to_json).collect();
+    Ok(list_json("/v1/customers", data, has_more))
+}
+
+/// `GET /v1/customers/search`: what the lagging index saw `search_lag` ago.
+pub fn search(core: &Core, ctx: &Ctx<'_>, query: &SearchQuery, limit: usize) -> Value {
+    let mut hits: Vec<&Customer> = core
+        .objects
+        .customers
+        .values()
+        .filter(|c| {
+            let Some(version) = c.search_versions.iter().rev().find(|v| v.visible_at <= ctx.now) else {
+                return false;
+            };
+            !version.deleted
+                && query.clauses.iter().all(|(field, value)| match field.as_str() {
+                    "email" => version
+                        .email
+                        .as_deref()
+                        .is_some_and(|e| e.eq_ignore_ascii_case(value)),
+                    "name" => version.name.as_deref() == Some(value.as_str()),
+                    other => other
+                        .strip_prefix("metadata[")
+                        .and_then(|k| k.strip_suffix(']'))
+                        .and_then(|k| version.metadata.get(k))
+                        .is_some_and(|v| v == value),
+                })
+        })
+        .collect();
+    hits.sort_by_key(|x| std::cmp::Reverse(x.seq));
+    let has_more = hits.len() > limit;
+    let data = hits.into_iter().take(limit).map(Customer::to_json).collect();
+    search_json("/v1/customers/search", data, has_more)
+}
+
+/// Parses list parameters.
+pub fn parse_list(params: &Params) -> Result<(Option<String>, usize, Option<String>), ApiError> {
+    params.check_allowed(&["email", "limit", "starting_after", "expand[#]"])?;
+    Ok((
+        params.string("email")?,
+        wire::limit(params)?,
+        params.string("starting_after")?,
+    ))
+}
+
+/// Parses search parameters.
+pub fn parse_search(params: &Params) -> Result<(SearchQuery, usize), ApiError> {
+    params.check_allowed(&["query", "limit", "page", "expand[#]"])?;
+    let query = parse_query(&params.required("query")?)?;
+    Ok((query, wire::limit(params)?))
+}

@@ -1,0 +1,1166 @@
+//! Fuzz harnesses: each takes arbitrary bytes and checks the properties of one parser or fake.
+//!
+//! The cargo-fuzz targets in `fuzz/fuzz_targets/` call these functions, and
+//! `tests/fuzz_corpus.rs` runs them over every file in `fuzz/corpus/<target>/`, so each corpus
+//! file (including every crash found and copied there) is a regression test under `cargo test`.
+//! See `docs/fuzzing.md`.
+//!
+//! A harness panics when a property fails: that is how libFuzzer and `cargo test` see a
+//! finding. The fakes and the parser themselves must never panic on any input.
+//!
+//! - [`scenario_file`]: bytes as a scenario file; errors render as the CLI shows them.
+//! - [`stripe_wire`]: a sequence of requests into the fake Stripe's wire layer; every
+//!   rejection is a Stripe-shaped 4xx, no 5xx unless a fault was injected.
+//! - [`webhook_signature`]: the Stripe and Svix verifiers accept exactly the correct signatures.
+//! - [`db_model`]: statements from 2–3 sessions on the simulated PostgreSQL; unique keys hold
+//!   and a rolled-back transaction leaves no trace.
+//!
+//! Left out: a `reference_schedule` harness (fault plans against the reference
+//! implementation) needs the simulated world, which is not in the crate yet.
+
+use base64::Engine as _;
+use serde_json::Value as Json;
+
+use crate::fakes::clerk::svix;
+use crate::fakes::postgres::{
+    AdvisoryLockInfo, ColumnType, Database, DbSnapshot, DeadlockVictim, LockScope, SessionId, SetValue, Step,
+    Stmt, TableSchema, Value,
+};
+use crate::fakes::stripe::webhook as stripe_webhook;
+use crate::fakes::stripe::{FaultKind, Stripe, StripeConfig};
+use crate::http::{HttpRequest, HttpResponse, Method};
+use crate::time::SimTime;
+
+/// The fuzz targets, by name (the directories under `fuzz/corpus/`).
+pub const TARGETS: &[&str] = &["scenario_file", "stripe_wire", "webhook_signature", "db_model"];
+
+/// Runs the harness named `target` on `data`; `false` if there is no such target.
+pub fn run_target(target: &str, data: &[u8]) -> bool {
+    match target {
+        "scenario_file" => scenario_file(data),
+        "stripe_wire" => stripe_wire(data),
+        "webhook_signature" => webhook_signature(data),
+        "db_model" => db_model(data),
+        _ => return false,
+    }
+    true
+}
+
+/// Reads fuzz input as a stream of choices; past the end every read gives zeros.
+struct Bytes<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> Bytes<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Self { data }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    fn byte(&mut self) -> u8 {
+        match self.data.split_first() {
+            Some((first, rest)) => {
+                self.data = rest;
+                *first
+            }
+            None => 0,
+        }
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        usize::from(self.byte()) % n.max(1)
+    }
+
+    fn bool(&mut self) -> bool {
+        self.byte() & 1 == 1
+    }
+
+    fn u64(&mut self) -> u64 {
+        (0..8).fold(0u64, |acc, _| (acc << 8) | u64::from(self.byte()))
+    }
+
+    /// A length-prefixed slice of at most `max` bytes.
+    fn slice(&mut self, max: usize) -> &'a [u8] {
+        let len = self.below(max + 1).min(self.data.len());
+        let (head, rest) = self.data.split_at(len);
+        self.data = rest;
+        head
+    }
+
+    fn text(&mut self, max: usize) -> String {
+        String::from_utf8_lossy(self.slice(max)).into_owned()
+    }
+
+    fn pick<'b>(&mut self, options: &[&'b str]) -> &'b str {
+        options.get(self.below(options.len())).copied().unwrap_or("")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// scenario_file
+
+/// Arbitrary bytes as a scenario file: [`crate::scenario::parse`] never panics; an error renders
+/// with [`crate::scenario::ScenarioError::render_plain`] as the CLI shows it; a success is
+/// within the documented limits.
+pub fn scenario_file(data: &[u8]) {
+    use crate::scenario::{parse, ACTORS_MAX, FAULT_KINDS, FLOWS, STEPS_MAX, USERS_MAX};
+    let text = String::from_utf8_lossy(data);
+    let ids = crate::app::strategies::registry::ids();
+    match parse("fuzz.toml", &text, &ids) {
+        Err(error) => {
+            let rendered = error.render_plain();
+            assert!(
+                rendered.starts_with("error: fuzz.toml"),
+                "rendering lost the file name: {rendered}"
+            );
+            assert!(
+                rendered.contains(&error.message),
+                "rendering lost the message: {rendered}"
+            );
+            if let Some((line, column)) = error.line_column() {
+                assert!(
+                    line >= 1 && column >= 1,
+                    "line/column not 1-based: {line}:{column}"
+                );
+                assert!(
+                    line <= text.matches('\n').count() + 1,
+                    "line {line} past the end of the file"
+                );
+            }
+        }
+        Ok(scenario) => {
+            assert!(!scenario.name.is_empty());
+            assert!((1..=USERS_MAX).contains(&scenario.users));
+            assert!(!scenario.actors.is_empty() && scenario.actors.len() <= ACTORS_MAX);
+            for actor in &scenario.actors {
+                assert!(actor.steps.len() <= STEPS_MAX);
+                for step in &actor.steps {
+                    assert!(FLOWS.contains(&step.flow.as_str()), "unknown flow {}", step.flow);
+                    assert!(step.at_ms.0 <= step.at_ms.1, "backwards range {:?}", step.at_ms);
+                }
+            }
+            assert!(scenario.latency_ms.0 >= 1 && scenario.latency_ms.0 <= scenario.latency_ms.1);
+            assert!((0.0..1.0).contains(&scenario.loss));
+            for kind in scenario.fault_rates.keys() {
+                assert!(FAULT_KINDS.contains(&kind.as_str()), "unknown fault kind {kind}");
+            }
+            for fault in &scenario.fault_plan {
+                assert!(
+                    FAULT_KINDS.contains(&fault.kind.as_str()),
+                    "unknown fault kind {}",
+                    fault.kind
+                );
+            }
+            for id in &scenario.strategies {
+                assert!(ids.contains(&id.as_str()), "unknown strategy {id}");
+            }
+            // A validated scenario serialises (it travels in replay tokens and reports).
+            assert!(serde_json::to_string(&scenario).is_ok());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// stripe_wire
+
+/// Real routes of the fake Stripe; `{}` is an object id.
+const STRIPE_ROUTES: &[(Method, &str)] = &[
+    (Method::Post, "/v1/customers"),
+    (Method::Get, "/v1/customers"),
+    (Method::Get, "/v1/customers/search"),
+    (Method::Get, "/v1/customers/{}"),
+    (Method::Post, "/v1/customers/{}"),
+    (Method::Delete, "/v1/customers/{}"),
+    (Method::Post, "/v1/products"),
+    (Method::Post, "/v1/prices"),
+    (Method::Post, "/v1/coupons"),
+    (Method::Get, "/v1/coupons/{}"),
+    (Method::Post, "/v1/promotion_codes"),
+    (Method::Get, "/v1/promotion_codes"),
+    (Method::Get, "/v1/promotion_codes/{}"),
+    (Method::Post, "/v1/promotion_codes/{}"),
+    (Method::Post, "/v1/checkout/sessions"),
+    (Method::Get, "/v1/checkout/sessions"),
+    (Method::Get, "/v1/checkout/sessions/{}"),
+    (Method::Post, "/v1/checkout/sessions/{}/expire"),
+    (Method::Post, "/v1/test_helpers/checkout/sessions/{}/complete"),
+    (Method::Post, "/v1/subscriptions"),
+    (Method::Get, "/v1/subscriptions"),
+    (Method::Get, "/v1/subscriptions/{}"),
+    (Method::Post, "/v1/subscriptions/{}"),
+    (Method::Delete, "/v1/subscriptions/{}"),
+    (Method::Get, "/v1/invoices/{}"),
+    (Method::Get, "/v1/events"),
+    (Method::Get, "/v1/events/{}"),
+    (Method::Post, "/v1/webhook_endpoints"),
+    (Method::Get, "/v1/webhook_endpoints"),
+];
+
+/// Parameter names the routes know (and a few they do not).
+const STRIPE_KEYS: &[&str] = &[
+    "email",
+    "name",
+    "description",
+    "metadata[user_id]",
+    "metadata[plan]",
+    "metadata",
+    "expand[]",
+    "expand[0]",
+    "customer",
+    "customer_email",
+    "mode",
+    "line_items[0][price]",
+    "line_items[0][quantity]",
+    "success_url",
+    "cancel_url",
+    "discounts[0][promotion_code]",
+    "discounts[0][coupon]",
+    "allow_promotion_codes",
+    "expires_at",
+    "client_reference_id",
+    "id",
+    "percent_off",
+    "amount_off",
+    "currency",
+    "duration",
+    "duration_in_months",
+    "max_redemptions",
+    "redeem_by",
+    "coupon",
+    "code",
+    "active",
+    "product",
+    "product_data[name]",
+    "unit_amount",
+    "recurring[interval]",
+    "items[0][price]",
+    "trial_period_days",
+    "cancel_at_period_end",
+    "query",
+    "limit",
+    "starting_after",
+    "status",
+    "type",
+    "url",
+    "enabled_events[]",
+    "enabled_events[0]",
+    "price",
+    "a[b][c]",
+    "x]",
+];
+
+/// Values worth trying.
+const STRIPE_VALUES: &[&str] = &[
+    "",
+    "a@b.co",
+    "x",
+    "0",
+    "1",
+    "2",
+    "50",
+    "100",
+    "-1",
+    "true",
+    "false",
+    "subscription",
+    "payment",
+    "setup",
+    "usd",
+    "once",
+    "forever",
+    "repeating",
+    "month",
+    "https://e.x/s",
+    "email:'a@b.co'",
+    "metadata['user_id']:'1'",
+    "99999999999999999999",
+    "1.5",
+    "1e3",
+    "customer.created",
+    "*",
+    "open",
+    "complete",
+    "active",
+    "canceled",
+    "all",
+    "customer",
+    "data.customer",
+    "SAVE20",
+];
+
+const IDEMPOTENCY_KEYS: &[&str] = &["k0", "k1", "k2", "k3"];
+
+/// Most requests and operations one input plays.
+const STRIPE_OPS_MAX: usize = 48;
+/// Most requests in flight between `begin` and `finish`.
+const STRIPE_PENDING_MAX: usize = 8;
+/// Most object ids remembered for later paths and parameters.
+const STRIPE_IDS_MAX: usize = 64;
+
+struct StripeRun {
+    stripe: Stripe,
+    now: SimTime,
+    ids: Vec<String>,
+    pending: Vec<(crate::fakes::stripe::PendingId, String)>,
+    fault_injected: bool,
+}
+
+impl StripeRun {
+    fn id(&self, bytes: &mut Bytes<'_>) -> String {
+        match bytes.below(4) {
+            0 => bytes.text(24),
+            _ if self.ids.is_empty() => "cus_missing".to_string(),
+            _ => self
+                .ids
+                .get(bytes.below(self.ids.len()))
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+
+    fn value(&self, bytes: &mut Bytes<'_>) -> String {
+        match bytes.below(8) {
+            0 => bytes.text(16),
+            1 | 2 => self.id(bytes),
+            _ => bytes.pick(STRIPE_VALUES).to_string(),
+        }
+    }
+
+    fn form(&self, bytes: &mut Bytes<'_>) -> Vec<u8> {
+        if bytes.below(8) == 0 {
+            return bytes.slice(64).to_vec();
+        }
+        let count = bytes.below(7);
+        let pairs: Vec<(String, String)> = (0..count)
+            .map(|_| {
+                let key = if bytes.below(16) == 0 {
+                    bytes.text(12)
+                } else {
+                    bytes.pick(STRIPE_KEYS).to_string()
+                };
+                (key, self.value(bytes))
+            })
+            .collect();
+        let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        crate::fakes::stripe::wire::encode_form(&refs).into_bytes()
+    }
+
+    fn request(&self, bytes: &mut Bytes<'_>) -> HttpRequest {
+        let (mut method, template) = STRIPE_ROUTES
+            .get(bytes.below(STRIPE_ROUTES.len()))
+            .copied()
+            .unwrap_or((Method::Get, "/v1/customers"));
+        let mut path = match bytes.below(16) {
+            0 => format!("/{}", bytes.text(24)),
+            1 => format!("{template}/"),
+            _ => template.to_string(),
+        };
+        if path.contains("{}") {
+            let id = crate::fakes::stripe::wire::percent_encode(&self.id(bytes));
+            path = path.replace("{}", &id);
+        }
+        if bytes.below(16) == 0 {
+            method = [Method::Get, Method::Post, Method::Patch, Method::Delete]
+                .get(bytes.below(4))
+                .copied()
+                .unwrap_or(Method::Get);
+        }
+        let form = self.form(bytes);
+        let mut req = if method == Method::Post {
+            HttpRequest::new(method, path).with_body(form)
+        } else {
+            if !form.is_empty() {
+                path = format!("{path}?{}", String::from_utf8_lossy(&form));
+            }
+            HttpRequest::new(method, path)
+        };
+        req = match bytes.below(16) {
+            0 => req,
+            1 => req.with_header("Authorization", format!("Bearer {}", bytes.text(16))),
+            2 => {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(bytes.slice(16));
+                req.with_header("Authorization", format!("Basic {encoded}"))
+            }
+            3 => req.with_header("authorization", "Basic c2tfdGVzdF94Og=="),
+            _ => req.with_header("Authorization", "Bearer sk_test_x"),
+        };
+        req = match bytes.below(4) {
+            0 => req.with_header("Idempotency-Key", bytes.pick(IDEMPOTENCY_KEYS)),
+            1 if bytes.bool() => req.with_header("Idempotency-Key", bytes.text(8)),
+            _ => req,
+        };
+        if bytes.below(16) == 0 {
+            req = req.with_header(bytes.text(8), bytes.text(8));
+        }
+        req
+    }
+
+    /// Checks one response and remembers the ids it shows.
+    fn check(&mut self, req: &str, resp: &HttpResponse) {
+        let body: Json = serde_json::from_slice(&resp.body)
+            .unwrap_or_else(|e| panic!("{req}: response body is not JSON ({e}): {resp:?}"));
+        assert!(body.is_object(), "{req}: response body is not an object: {body}");
+        assert!(
+            resp.header("Request-Id").is_some(),
+            "{req}: no Request-Id: {resp:?}"
+        );
+        match resp.status {
+            200..=299 => self.remember_ids(&body),
+            400..=499 => Self::check_error(req, resp.status, &body),
+            500..=599 if self.fault_injected => Self::check_error(req, resp.status, &body),
+            status => panic!("{req}: status {status} without an injected fault: {body}"),
+        }
+    }
+
+    fn check_error(req: &str, status: u16, body: &Json) {
+        let error = body.get("error");
+        assert!(
+            error.and_then(|e| e.get("type")).is_some_and(Json::is_string),
+            "{req}: {status} without error.type: {body}"
+        );
+        assert!(
+            error.and_then(|e| e.get("message")).is_some_and(Json::is_string),
+            "{req}: {status} without error.message: {body}"
+        );
+    }
+
+    fn remember_ids(&mut self, body: &Json) {
+        let mut found = Vec::new();
+        if let Some(id) = body.get("id").and_then(Json::as_str) {
+            found.push(id.to_string());
+        }
+        if let Some(data) = body.get("data").and_then(Json::as_array) {
+            for item in data {
+                if let Some(id) = item.get("id").and_then(Json::as_str) {
+                    found.push(id.to_string());
+                }
+            }
+        }
+        for field in [
+            "customer",
+            "subscription",
+            "latest_invoice",
+            "promotion_code",
+            "coupon",
+        ] {
+            if let Some(id) = body.get(field).and_then(Json::as_str) {
+                found.push(id.to_string());
+            }
+        }
+        for id in found {
+            if self.ids.len() < STRIPE_IDS_MAX && !self.ids.contains(&id) {
+                self.ids.push(id);
+            }
+        }
+    }
+
+    fn inject_fault(&mut self, bytes: &mut Bytes<'_>) {
+        let (method, template) = STRIPE_ROUTES
+            .get(bytes.below(STRIPE_ROUTES.len()))
+            .copied()
+            .unwrap_or((Method::Post, "/v1/customers"));
+        let prefix = template.split("/{}").next().unwrap_or(template);
+        let kind = [
+            FaultKind::ApiError500,
+            FaultKind::RateLimit429,
+            FaultKind::LockTimeout429,
+            FaultKind::CommitThenDropResponse,
+        ]
+        .get(bytes.below(4))
+        .copied()
+        .unwrap_or(FaultKind::ApiError500);
+        let method = bytes.bool().then_some(method);
+        let count = 1 + u32::from(bytes.byte() % 3);
+        if self.stripe.faults_mut().next(method, prefix, count, kind).is_ok() {
+            self.fault_injected = true;
+        }
+    }
+}
+
+/// A sequence of requests (biased toward real routes, parameters and a valid key), two-phase
+/// requests, injected faults and clock jumps, derived from `data`, into the fake Stripe: it
+/// never panics, every response is JSON with a `Request-Id`, every rejection is a 4xx with
+/// `{"error":{"type","message",…}}`, and there is no 5xx unless a fault was injected.
+pub fn stripe_wire(data: &[u8]) {
+    let mut bytes = Bytes::new(data);
+    let mut run = StripeRun {
+        stripe: Stripe::new(bytes.u64() % 4, StripeConfig::default()),
+        now: SimTime::EPOCH,
+        ids: Vec::new(),
+        pending: Vec::new(),
+        fault_injected: false,
+    };
+    for _ in 0..STRIPE_OPS_MAX {
+        if bytes.is_empty() {
+            break;
+        }
+        match bytes.below(16) {
+            0 => {
+                let secs = [0u64, 1, 61, 31 * 60, 25 * 3600, 4 * 24 * 3600]
+                    .get(bytes.below(6))
+                    .copied()
+                    .unwrap_or(0);
+                run.now = run.now + std::time::Duration::from_secs(secs);
+            }
+            1 => run.inject_fault(&mut bytes),
+            2 | 3 if run.pending.len() < STRIPE_PENDING_MAX => {
+                let req = run.request(&mut bytes);
+                let label = format!("{} {}", req.method.as_str(), req.path);
+                match run.stripe.begin(run.now, &req) {
+                    crate::fakes::stripe::Began::Respond(resp) => run.check(&label, &resp),
+                    crate::fakes::stripe::Began::InFlight(id) => run.pending.push((id, label)),
+                }
+            }
+            4 if !run.pending.is_empty() => {
+                let index = bytes.below(run.pending.len());
+                let (id, label) = run.pending.remove(index);
+                let resp = run.stripe.finish(run.now, id);
+                run.check(&label, &resp);
+            }
+            _ => {
+                let req = run.request(&mut bytes);
+                let label = format!("{} {}", req.method.as_str(), req.path);
+                let resp = run.stripe.handle(run.now, &req);
+                run.check(&label, &resp);
+            }
+        }
+    }
+    for (id, label) in std::mem::take(&mut run.pending) {
+        let resp = run.stripe.finish(run.now, id);
+        run.check(&label, &resp);
+    }
+    assert_eq!(run.stripe.in_flight_count(), 0, "requests left in flight");
+    // Every event the fake emitted is signed so that it verifies.
+    let endpoints = run.stripe.webhook_endpoints();
+    for event in run.stripe.drain_new_events().iter().take(8) {
+        let payload = event.payload();
+        for endpoint in endpoints.iter().take(2) {
+            let header = stripe_webhook::sign_header(&endpoint.secret, 1_767_225_600, &payload);
+            assert_eq!(
+                stripe_webhook::verify(&payload, &header, &endpoint.secret, 1_767_225_600, 300),
+                Ok(())
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// webhook_signature
+
+/// `bytes` with the byte at `index` (modulo the length) XORed with `mask` (at least 1);
+/// `None` when there is no byte to flip or the result is not UTF-8 text.
+fn flip(bytes: &[u8], index: usize, mask: u8) -> Option<String> {
+    let mut out = bytes.to_vec();
+    let b = out.get_mut(index.checked_rem(bytes.len())?)?;
+    *b ^= mask.max(1);
+    String::from_utf8(out).ok()
+}
+
+/// `bytes` with one byte XORed with `mask` (at least 1); `None` when empty.
+fn flip_bytes(bytes: &[u8], index: usize, mask: u8) -> Option<Vec<u8>> {
+    let mut out = bytes.to_vec();
+    let b = out.get_mut(index.checked_rem(bytes.len())?)?;
+    *b ^= mask.max(1);
+    Some(out)
+}
+
+/// The `u64` values written after `t=` anywhere in `header`.
+fn stripe_timestamps(header: &str) -> Vec<u64> {
+    header
+        .match_indices("t=")
+        .filter_map(|(at, _)| {
+            let rest = header.get(at + 2..)?;
+            let end = rest
+                .find(|c: char| !(c.is_ascii_digit() || c == '+'))
+                .unwrap_or(rest.len());
+            rest.get(..end)?.parse().ok()
+        })
+        .take(64)
+        .collect()
+}
+
+/// Arbitrary secrets, headers, bodies and timestamps into the Stripe (`Stripe-Signature`) and
+/// Svix verifiers: a payload signed with the secret verifies; one byte flipped in the payload,
+/// the header or the secret is always rejected; an arbitrary header is accepted only if it
+/// carries the correct signature for one of its timestamps.
+pub fn webhook_signature(data: &[u8]) {
+    let mut bytes = Bytes::new(data);
+    let secret_bytes = bytes.slice(32).to_vec();
+    let payload = bytes.slice(256).to_vec();
+    let timestamp = match bytes.below(4) {
+        0 => bytes.u64(),
+        _ => 1_767_225_600 + bytes.u64() % 100_000_000,
+    };
+    let tolerance = [0u64, 1, 300, u64::MAX]
+        .get(bytes.below(4))
+        .copied()
+        .unwrap_or(300);
+    let (index, mask) = (bytes.u64() as usize, bytes.byte());
+
+    // Stripe: the secret is used as it is, as bytes.
+    let secret = match bytes.below(3) {
+        0 => String::from_utf8_lossy(&secret_bytes).into_owned(),
+        _ => format!("whsec_{}", stripe_webhook::hex(&secret_bytes)),
+    };
+    let header = stripe_webhook::sign_header(&secret, timestamp, &payload);
+    assert_eq!(
+        stripe_webhook::verify(&payload, &header, &secret, timestamp, tolerance),
+        Ok(()),
+        "own signature rejected"
+    );
+    if tolerance > 0 && timestamp.checked_add(tolerance).is_some_and(|t| t < u64::MAX) {
+        let now = timestamp + tolerance;
+        assert_eq!(
+            stripe_webhook::verify(&payload, &header, &secret, now, tolerance),
+            Ok(())
+        );
+        assert_eq!(
+            stripe_webhook::verify(&payload, &header, &secret, now + 1, tolerance),
+            Err(stripe_webhook::SignatureError::TimestampOutsideTolerance)
+        );
+    }
+    if let Some(tampered) = flip_bytes(&payload, index, mask) {
+        assert!(
+            stripe_webhook::verify(&tampered, &header, &secret, timestamp, tolerance).is_err(),
+            "Stripe accepted a tampered payload"
+        );
+    }
+    if let Some(tampered) = flip(header.as_bytes(), index, mask) {
+        assert!(
+            stripe_webhook::verify(&payload, &tampered, &secret, timestamp, tolerance).is_err(),
+            "Stripe accepted a tampered header {tampered:?} (signed {header:?})"
+        );
+    }
+    // Equal-length keys that differ stay different after HMAC's zero padding.
+    if let Some(tampered) = flip(secret.as_bytes(), index, mask) {
+        assert!(
+            stripe_webhook::verify(&payload, &header, &tampered, timestamp, tolerance).is_err(),
+            "Stripe accepted another secret"
+        );
+    }
+    let arbitrary = match bytes.below(3) {
+        0 => bytes.text(160),
+        // A real header edited: the fuzzer can splice, duplicate and re-case its parts.
+        _ => format!("{}{header}{}", bytes.text(24), bytes.text(24)),
+    };
+    let now = timestamp.saturating_add(bytes.u64() % 1000);
+    if stripe_webhook::verify(&payload, &arbitrary, &secret, now, tolerance).is_ok() {
+        assert!(
+            stripe_timestamps(&arbitrary)
+                .iter()
+                .any(|t| arbitrary.contains(&stripe_webhook::signature(&secret, *t, &payload))),
+            "Stripe accepted {arbitrary:?}, which carries no correct signature"
+        );
+    }
+
+    // Svix: the secret is whsec_ + base64 of the key.
+    let svix_secret = svix::encode_secret(&secret_bytes);
+    let msg_id = format!("msg_{}", bytes.text(16));
+    let ts = timestamp.to_string();
+    let signature = svix::sign(&svix_secret, &msg_id, timestamp, &payload);
+    let verify = |secret: &str, id: &str, ts: &str, sig: &str, body: &[u8], now: u64| {
+        svix::verify(secret, (Some(id), Some(ts), Some(sig)), body, now)
+    };
+    assert_eq!(
+        verify(&svix_secret, &msg_id, &ts, &signature, &payload, timestamp),
+        Ok(()),
+        "own Svix signature rejected"
+    );
+    if let Some(tampered) = flip_bytes(&payload, index, mask) {
+        assert!(verify(&svix_secret, &msg_id, &ts, &signature, &tampered, timestamp).is_err());
+    }
+    // Not the secret: a flipped base64 secret may decode to the key plus a zero byte, which
+    // HMAC's zero padding makes the same key (in Svix too).
+    let fields = [&msg_id, &ts, &signature];
+    for (which, field) in fields.iter().enumerate() {
+        let Some(tampered) = flip(field.as_bytes(), index, mask) else {
+            continue;
+        };
+        let mut f = fields.map(|s| s.as_str());
+        if let Some(slot) = f.get_mut(which) {
+            *slot = &tampered;
+        }
+        let [id, t, sig] = f;
+        assert!(
+            verify(&svix_secret, id, t, sig, &payload, timestamp).is_err(),
+            "Svix accepted a tampered field {which}: {tampered:?}"
+        );
+    }
+    let arbitrary = match bytes.below(3) {
+        0 => bytes.text(120),
+        _ => format!("{}{signature}{}", bytes.text(24), bytes.text(24)),
+    };
+    let arbitrary_ts = if bytes.bool() { bytes.text(12) } else { ts.clone() };
+    if verify(
+        &svix_secret,
+        &msg_id,
+        &arbitrary_ts,
+        &arbitrary,
+        &payload,
+        timestamp,
+    )
+    .is_ok()
+    {
+        let canonical = arbitrary_ts
+            .parse::<u64>()
+            .ok()
+            .filter(|t| t.to_string() == arbitrary_ts);
+        if let Some(t) = canonical {
+            let expected = svix::sign(&svix_secret, &msg_id, t, &payload);
+            let encoded = expected.strip_prefix("v1,").unwrap_or(&expected);
+            assert!(
+                arbitrary.contains(encoded),
+                "Svix accepted {arbitrary:?}, which carries no correct signature"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// db_model
+
+const DB_TABLE: &str = "t";
+/// Unique indexes of the fuzzed table, as column lists.
+const DB_UNIQUE: &[&[&str]] = &[&["id"], &["email"]];
+/// Most statements one input plays.
+const DB_OPS_MAX: usize = 64;
+/// Most probe statements.
+const DB_PROBE_MAX: usize = 8;
+/// Most rounds of re-submitting parked statements before the run is declared stuck.
+const DB_DRAIN_ROUNDS_MAX: usize = 64;
+
+fn db_schema() -> TableSchema {
+    TableSchema::new(DB_TABLE)
+        .column("id", ColumnType::Int)
+        .nullable("email", ColumnType::Text)
+        .nullable("cus", ColumnType::Text)
+        .with_default("n", ColumnType::Int, Value::Int(0))
+        .primary_key(&["id"])
+        .unique(&["email"])
+}
+
+/// One statement decoded from bytes, with its parameters kept so a probe can move them.
+#[derive(Debug, Clone, Copy)]
+enum DbOp {
+    Begin,
+    Commit,
+    Rollback,
+    Select {
+        id: Option<i64>,
+        for_update: bool,
+    },
+    Insert {
+        id: i64,
+        email: Option<u8>,
+        conflict: u8,
+    },
+    Update {
+        id: i64,
+        column: u8,
+        value: u8,
+        only_if_null: bool,
+    },
+    Delete {
+        id: i64,
+    },
+    Lock {
+        key: i64,
+        session: bool,
+        try_lock: bool,
+    },
+    Unlock {
+        key: i64,
+    },
+    Bad {
+        kind: u8,
+    },
+}
+
+impl DbOp {
+    fn decode(bytes: &mut Bytes<'_>) -> DbOp {
+        let small = |b: &mut Bytes<'_>| 1 + (b.byte() % 3) as i64;
+        match bytes.below(20) {
+            0..=3 => DbOp::Begin,
+            4 => DbOp::Commit,
+            5 => DbOp::Rollback,
+            6 | 7 => DbOp::Select {
+                id: bytes.bool().then(|| small(bytes)),
+                for_update: bytes.bool(),
+            },
+            8..=11 => DbOp::Insert {
+                id: small(bytes),
+                email: bytes.bool().then(|| bytes.byte() % 3),
+                conflict: bytes.byte(),
+            },
+            12..=15 => DbOp::Update {
+                id: small(bytes),
+                column: bytes.byte(),
+                value: bytes.byte() % 3,
+                only_if_null: bytes.bool(),
+            },
+            16 => DbOp::Delete { id: small(bytes) },
+            17 => DbOp::Lock {
+                key: 1 + (bytes.byte() % 2) as i64,
+                session: bytes.bool(),
+                try_lock: bytes.bool(),
+            },
+            18 => DbOp::Unlock {
+                key: 1 + (bytes.byte() % 2) as i64,
+            },
+            _ => DbOp::Bad { kind: bytes.byte() },
+        }
+    }
+
+    fn stmt(self) -> Stmt {
+        let email = |n: u8| Value::Text(format!("e{n}@x"));
+        match self {
+            DbOp::Begin => Stmt::Begin,
+            DbOp::Commit => Stmt::Commit,
+            DbOp::Rollback => Stmt::Rollback,
+            DbOp::Select { id, for_update } => {
+                let stmt = if for_update {
+                    Stmt::select_for_update(DB_TABLE)
+                } else {
+                    Stmt::select(DB_TABLE)
+                };
+                match id {
+                    Some(id) => stmt.eq("id", id),
+                    None => stmt,
+                }
+            }
+            DbOp::Insert {
+                id,
+                email: e,
+                conflict,
+            } => {
+                let insert = Stmt::insert(
+                    DB_TABLE,
+                    &[("id", id.into()), ("email", e.map(email).unwrap_or(Value::Null))],
+                );
+                match conflict % 5 {
+                    0 => insert,
+                    1 => insert.on_conflict_do_nothing(&["id"]),
+                    2 => insert.on_conflict_do_nothing(&[]),
+                    3 => insert.on_conflict_update_excluded(&["id"], &["email"]),
+                    _ => insert.on_conflict_do_update(&["email"], &[("n", SetValue::Value(Value::Int(9)))]),
+                }
+            }
+            DbOp::Update {
+                id,
+                column,
+                value,
+                only_if_null,
+            } => {
+                let (col, val) = match column % 3 {
+                    0 => ("cus", Value::Text(format!("cus_{value}"))),
+                    1 => ("email", email(value)),
+                    _ => ("n", Value::Int(i64::from(value))),
+                };
+                let stmt = Stmt::update(DB_TABLE, &[(col, val)]).eq("id", id);
+                if only_if_null {
+                    stmt.is_null(col)
+                } else {
+                    stmt
+                }
+            }
+            DbOp::Delete { id } => Stmt::delete(DB_TABLE).eq("id", id),
+            DbOp::Lock {
+                key,
+                session,
+                try_lock,
+            } => {
+                let scope = if session {
+                    LockScope::Session
+                } else {
+                    LockScope::Transaction
+                };
+                if try_lock {
+                    Stmt::try_advisory_lock(key, scope)
+                } else {
+                    Stmt::advisory_lock(key, scope)
+                }
+            }
+            DbOp::Unlock { key } => Stmt::advisory_unlock(key),
+            DbOp::Bad { kind } => match kind % 4 {
+                0 => Stmt::select("missing"),
+                1 => Stmt::select(DB_TABLE).eq("nope", 1),
+                2 => Stmt::insert(DB_TABLE, &[("id", "one".into())]),
+                _ => Stmt::update(DB_TABLE, &[("n", Value::Null)]).lt("id", 3),
+            },
+        }
+    }
+
+    /// The op inside the probe transaction: no transaction control, no session-level locks
+    /// (those survive a rollback by design).
+    fn for_probe(self) -> DbOp {
+        match self {
+            DbOp::Begin | DbOp::Commit | DbOp::Rollback => DbOp::Select {
+                id: None,
+                for_update: false,
+            },
+            DbOp::Lock { key, try_lock, .. } => DbOp::Lock {
+                key,
+                session: false,
+                try_lock,
+            },
+            other => other,
+        }
+    }
+
+    /// The probe op moved onto ids, emails and lock keys no other session uses.
+    fn disjoint(self) -> DbOp {
+        match self.for_probe() {
+            DbOp::Select { id, for_update } => DbOp::Select {
+                id: Some(id.unwrap_or(1) + 10),
+                for_update,
+            },
+            DbOp::Insert { id, email, conflict } => DbOp::Insert {
+                id: id + 10,
+                email: email.map(|e| e + 10),
+                conflict,
+            },
+            DbOp::Update {
+                id,
+                column,
+                value,
+                only_if_null,
+            } => DbOp::Update {
+                id: id + 10,
+                column,
+                value: value + 10,
+                only_if_null,
+            },
+            DbOp::Delete { id } => DbOp::Delete { id: id + 10 },
+            DbOp::Lock {
+                key,
+                session,
+                try_lock,
+            } => DbOp::Lock {
+                key: key + 10,
+                session,
+                try_lock,
+            },
+            DbOp::Unlock { key } => DbOp::Unlock { key: key + 10 },
+            DbOp::Bad { .. } => DbOp::Bad { kind: 0 },
+            other => other,
+        }
+    }
+}
+
+/// A transaction by an extra session that is rolled back (or whose connection drops).
+struct DbProbe {
+    at_step: usize,
+    ops: Vec<DbOp>,
+    disconnect: bool,
+    /// One op per step from `at_step` on, on disjoint keys, instead of all at once.
+    interleaved: bool,
+}
+
+fn assert_db_unique(db: &Database) {
+    let rows = db.table_rows(DB_TABLE);
+    for columns in DB_UNIQUE {
+        let mut keys: Vec<Vec<Value>> = Vec::new();
+        for row in &rows {
+            let key: Vec<Value> = columns
+                .iter()
+                .map(|c| row.get(*c).cloned().unwrap_or(Value::Null))
+                .collect();
+            if key.iter().any(Value::is_null) {
+                continue;
+            }
+            assert!(
+                !keys.contains(&key),
+                "duplicate committed key {key:?} in {columns:?}: {rows:?}"
+            );
+            keys.push(key);
+        }
+    }
+}
+
+fn db_run(
+    sessions: usize,
+    ops: &[(usize, DbOp)],
+    probe: Option<&DbProbe>,
+    victim: DeadlockVictim,
+) -> (DbSnapshot, Vec<String>) {
+    let mut db = Database::new().with_deadlock_victim(victim);
+    assert!(db.create_table(db_schema()).is_ok());
+    let ids: Vec<SessionId> = (0..sessions).map(|_| db.connect()).collect();
+    let mut parked: Vec<Option<Stmt>> = vec![None; sessions];
+    let mut trace = Vec::new();
+    let mut submit = |db: &mut Database, parked: &mut Vec<Option<Stmt>>, index: usize, stmt: Stmt| {
+        let (Some(session), Some(slot)) = (ids.get(index), parked.get_mut(index)) else {
+            return;
+        };
+        match db.execute(*session, &stmt) {
+            Step::Blocked(_) => *slot = Some(stmt),
+            Step::Done(result) => trace.push(format!("{index}: {stmt} -> {result:?}")),
+        }
+    };
+    let mut probe_session: Option<SessionId> = None;
+    let mut probe_next = 0;
+    let mut probe_done = false;
+    let finish_probe = |db: &mut Database, session: &mut Option<SessionId>, probe: &DbProbe| {
+        if let Some(s) = session.take() {
+            if !probe.disconnect {
+                let _ = db.execute(s, &Stmt::Rollback);
+            }
+            db.disconnect(s);
+        }
+    };
+    for (step, (index, op)) in ops.iter().enumerate() {
+        match probe {
+            Some(p) if p.interleaved && step >= p.at_step && !probe_done => {
+                let s = *probe_session.get_or_insert_with(|| {
+                    let s = db.connect();
+                    let _ = db.execute(s, &Stmt::Begin);
+                    s
+                });
+                match p.ops.get(probe_next) {
+                    Some(op) => {
+                        probe_next += 1;
+                        let result = db.execute(s, &op.disjoint().stmt());
+                        assert!(!result.is_blocked(), "the disjoint probe waited: {result:?}");
+                    }
+                    None => {
+                        finish_probe(&mut db, &mut probe_session, p);
+                        probe_done = true;
+                    }
+                }
+            }
+            Some(p) if !p.interleaved && p.at_step == step => {
+                let c = db.connect();
+                let _ = db.execute(c, &Stmt::Begin);
+                for op in &p.ops {
+                    if db.execute(c, &op.for_probe().stmt()).is_blocked() {
+                        break;
+                    }
+                }
+                if !p.disconnect {
+                    let _ = db.execute(c, &Stmt::Rollback);
+                }
+                db.disconnect(c);
+            }
+            _ => {}
+        }
+        let index = index % sessions;
+        // A parked session can only re-submit the statement it is waiting in.
+        let stmt = parked
+            .get_mut(index)
+            .and_then(Option::take)
+            .unwrap_or_else(|| op.stmt());
+        submit(&mut db, &mut parked, index, stmt);
+        assert_db_unique(&db);
+    }
+    if let Some(p) = probe {
+        finish_probe(&mut db, &mut probe_session, p);
+    }
+    // Drain: retry parked statements; when none progresses, end the idle transactions.
+    for _ in 0..DB_DRAIN_ROUNDS_MAX {
+        let mut progress = false;
+        for index in 0..sessions {
+            if let Some(stmt) = parked.get_mut(index).and_then(Option::take) {
+                submit(&mut db, &mut parked, index, stmt);
+                progress |= parked.get(index).is_some_and(Option::is_none);
+            }
+        }
+        assert_db_unique(&db);
+        if parked.iter().all(Option::is_none) {
+            break;
+        }
+        if !progress {
+            let free: Vec<usize> = (0..sessions)
+                .filter(|i| parked.get(*i).is_some_and(Option::is_none))
+                .collect();
+            assert!(!free.is_empty(), "undetected deadlock: {:?}", db.snapshot());
+            for index in free {
+                submit(&mut db, &mut parked, index, Stmt::Commit);
+                let held: Vec<AdvisoryLockInfo> = db.snapshot().advisory_locks;
+                for lock in held.iter().filter(|l| ids.get(index) == Some(&l.holder)) {
+                    for _ in 0..lock.session_count {
+                        submit(&mut db, &mut parked, index, Stmt::advisory_unlock(lock.key));
+                    }
+                }
+            }
+        }
+    }
+    assert!(parked.iter().all(Option::is_none), "still blocked after draining");
+    for index in 0..sessions {
+        submit(&mut db, &mut parked, index, Stmt::Commit);
+    }
+    let snapshot = db.snapshot();
+    assert!(
+        snapshot.row_locks.is_empty(),
+        "row locks after commit: {snapshot:?}"
+    );
+    assert!(
+        snapshot
+            .advisory_locks
+            .iter()
+            .all(|l| l.xact_count == 0 && l.session_count > 0),
+        "transaction-level advisory locks after commit: {snapshot:?}"
+    );
+    assert_db_unique(&db);
+    (snapshot, trace)
+}
+
+/// Transactions and statements from 2–3 sessions on the simulated PostgreSQL, derived from
+/// `data` (blocked statements are parked and re-submitted, as a runtime does): it never panics,
+/// no deadlock goes undetected, a unique index never holds two committed equal non-null keys,
+/// the same input twice gives the same results, and an extra transaction that is rolled back
+/// (or whose connection drops) leaves no trace in the results or the final snapshot.
+pub fn db_model(data: &[u8]) {
+    let mut bytes = Bytes::new(data);
+    let sessions = 2 + bytes.below(2);
+    let victim = if bytes.bool() {
+        DeadlockVictim::FirstWaiter
+    } else {
+        DeadlockVictim::ClosingStatement
+    };
+    let probe_ops: Vec<DbOp> = (0..bytes.below(DB_PROBE_MAX + 1))
+        .map(|_| DbOp::decode(&mut bytes))
+        .collect();
+    let (probe_at, disconnect, interleaved) = (bytes.byte(), bytes.bool(), bytes.bool());
+    let mut ops = Vec::new();
+    while !bytes.is_empty() && ops.len() < DB_OPS_MAX {
+        let session = bytes.below(3);
+        ops.push((session, DbOp::decode(&mut bytes)));
+    }
+    if ops.is_empty() {
+        return;
+    }
+    let first = db_run(sessions, &ops, None, victim);
+    let second = db_run(sessions, &ops, None, victim);
+    assert_eq!(first, second, "the same statements gave different results");
+    let probe = DbProbe {
+        at_step: usize::from(probe_at) % ops.len(),
+        ops: probe_ops,
+        disconnect,
+        interleaved,
+    };
+    let with_probe = db_run(sessions, &ops, Some(&probe), victim);
+    assert_eq!(first, with_probe, "a rolled-back transaction left a trace");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_target_runs_on_empty_and_small_inputs() {
+        for target in TARGETS {
+            for data in [&b""[..], b"\x00", b"\xff\xff\xff\xff", b"hello = 1\n[world]"] {
+                assert!(run_target(target, data), "{target} is not a target");
+            }
+        }
+        assert!(!run_target("nope", b""));
+    }
+
+    #[test]
+    fn stripe_timestamps_reads_every_t() {
+        assert_eq!(stripe_timestamps("t=12,v1=ab, t=+3,t=x"), vec![12, 3]);
+    }
+}

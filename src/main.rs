@@ -1,0 +1,19 @@
+//! The `racehound` command line: a thin layer of clap over library calls.
+//!
+//! Exit codes: 0 every verdict as expected, 1 an unexpected verdict (or a nondeterministic
+//! run), 2 bad input (scenario file, token, arguments).
+
+#[cfg(not(racehound_loom))]
+mod cli;
+
+#[cfg(not(racehound_loom))]
+fn main() -> std::process::ExitCode {
+    cli::main()
+}
+
+#[cfg(racehound_loom)]
+fn main() {
+    eprintln!(
+        "this racehound was built with --cfg racehound_loom for the loom models; build it without that flag"
+    );
+}

@@ -1,0 +1,581 @@
+//! The built-in invariants (BRIEF.md, "Invariants").
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Invariant, Phase, Service, Violation, WorldView};
+
+/// Every invariant racehound checks by default, in a stable order.
+pub fn builtin_invariants() -> Vec<Invariant> {
+    vec![
+        Invariant {
+            name: "no_duplicate_customers",
+            phase: Phase::Always,
+            description: "at most one live Stripe customer per user / tenant",
+            check: no_duplicate_customers,
+        },
+        Invariant {
+            name: "no_duplicate_orgs",
+            phase: Phase::Always,
+            description: "at most one team org per user and plan",
+            check: no_duplicate_orgs,
+        },
+        Invariant {
+            name: "no_dangling_refs",
+            phase: Phase::Always,
+            description: "every cus_/org_ id stored in the database exists (and is live) in Stripe / Clerk",
+            check: no_dangling_refs,
+        },
+        Invariant {
+            name: "effects_once",
+            phase: Phase::Always,
+            description: "an event's effect is applied once: no two rows share an effect key",
+            check: effects_once,
+        },
+        Invariant {
+            name: "idempotent_replay",
+            phase: Phase::Always,
+            description: "one idempotency key never yields two different objects",
+            check: idempotent_replay,
+        },
+        Invariant {
+            name: "no_orphan_customers",
+            phase: Phase::Quiescence,
+            description:
+                "every live Stripe customer is referenced by the database (when it tracks customers)",
+            check: no_orphan_customers,
+        },
+        Invariant {
+            name: "no_orphan_orgs",
+            phase: Phase::Quiescence,
+            description: "every Clerk org is referenced by the database (when it tracks orgs)",
+            check: no_orphan_orgs,
+        },
+        Invariant {
+            name: "no_lost_events",
+            phase: Phase::Quiescence,
+            description: "every webhook is delivered with 2xx and has its effect",
+            check: no_lost_events,
+        },
+        Invariant {
+            name: "bounded_redelivery",
+            phase: Phase::Quiescence,
+            description: "no event is redelivered more than the bound in a fault-free run (no retry storm)",
+            check: bounded_redelivery,
+        },
+        Invariant {
+            name: "signup_complete",
+            phase: Phase::Quiescence,
+            description: "every signed-up user has a profile row and a referenced live customer",
+            check: signup_complete,
+        },
+    ]
+}
+
+fn violation(invariant: &str, objects: Vec<String>, message: String) -> Violation {
+    Violation {
+        invariant: invariant.to_string(),
+        objects,
+        message,
+    }
+}
+
+fn no_duplicate_customers(view: &WorldView) -> Vec<Violation> {
+    let mut by_user: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for customer in view.live_customers() {
+        if let Some(user) = view.customer_owner(customer) {
+            by_user
+                .entry(user.user_id.as_str())
+                .or_default()
+                .push(customer.id.clone());
+        }
+    }
+    by_user
+        .into_iter()
+        .filter(|(_, ids)| ids.len() > 1)
+        .map(|(user, ids)| {
+            let message = format!("user {user} has {} live Stripe customers", ids.len());
+            violation("no_duplicate_customers", ids, message)
+        })
+        .collect()
+}
+
+fn org_plan(org: &super::OrgView) -> Option<&str> {
+    org.public_metadata.get("plan").and_then(|p| p.as_str())
+}
+
+fn no_duplicate_orgs(view: &WorldView) -> Vec<Violation> {
+    let mut found = Vec::new();
+    let plans: BTreeSet<&(String, String)> = view.team_plans.iter().collect();
+    for (user, plan) in plans {
+        let ids: Vec<String> = view
+            .orgs
+            .iter()
+            .filter(|org| org.created_by.as_deref() == Some(user.as_str()))
+            .filter(|org| org_plan(org).is_none_or(|p| p == plan))
+            .map(|org| org.id.clone())
+            .collect();
+        if ids.len() > 1 {
+            let message = format!("user {user} has {} team orgs for plan {plan}", ids.len());
+            found.push(violation("no_duplicate_orgs", ids, message));
+        }
+    }
+    found
+}
+
+fn no_dangling_refs(view: &WorldView) -> Vec<Violation> {
+    let live_customers: BTreeSet<&str> = view.live_customers().map(|c| c.id.as_str()).collect();
+    let orgs: BTreeSet<&str> = view.orgs.iter().map(|o| o.id.as_str()).collect();
+    let mut found = Vec::new();
+    for (id, table, column) in view.db_refs("cus_") {
+        if !live_customers.contains(id.as_str()) {
+            let message = format!("{table}.{column} holds {id}, which is not a live Stripe customer");
+            found.push(violation("no_dangling_refs", vec![id], message));
+        }
+    }
+    for (id, table, column) in view.db_refs("org_") {
+        if !orgs.contains(id.as_str()) {
+            let message = format!("{table}.{column} holds {id}, which is not a Clerk organization");
+            found.push(violation("no_dangling_refs", vec![id], message));
+        }
+    }
+    found
+}
+
+/// Columns whose values name an applied effect: two rows with one value = applied twice.
+pub const EFFECT_KEY_COLUMNS: &[&str] = &["effect_key", "stripe_subscription_id", "stripe_event_id"];
+
+fn effects_once(view: &WorldView) -> Vec<Violation> {
+    let mut found = Vec::new();
+    for (table, rows) in &view.db {
+        for column in EFFECT_KEY_COLUMNS {
+            let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+            for row in rows {
+                if let Some(key) = row.get(*column).and_then(|v| v.as_text()) {
+                    *counts.entry(key).or_default() += 1;
+                }
+            }
+            for (key, count) in counts.into_iter().filter(|(_, n)| *n > 1) {
+                let message =
+                    format!("{table}.{column} = {key} appears in {count} rows: effect applied {count} times");
+                found.push(violation("effects_once", vec![key.to_string()], message));
+            }
+        }
+    }
+    found
+}
+
+fn idempotent_replay(view: &WorldView) -> Vec<Violation> {
+    let mut by_key: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
+    for response in &view.idempotent_responses {
+        by_key
+            .entry((&response.key, &response.endpoint))
+            .or_default()
+            .insert(&response.object_id);
+    }
+    by_key
+        .into_iter()
+        .filter(|(_, ids)| ids.len() > 1)
+        .map(|((key, endpoint), ids)| {
+            let message = format!(
+                "idempotency key {key} on {endpoint} yielded {} different objects",
+                ids.len()
+            );
+            violation(
+                "idempotent_replay",
+                ids.into_iter().map(str::to_string).collect(),
+                message,
+            )
+        })
+        .collect()
+}
+
+fn no_orphan_customers(view: &WorldView) -> Vec<Violation> {
+    if !view.tracks("customer") {
+        return Vec::new();
+    }
+    let referenced: BTreeSet<String> = view.db_refs("cus_").into_iter().map(|(id, _, _)| id).collect();
+    view.live_customers()
+        .filter(|c| !referenced.contains(&c.id))
+        .map(|c| {
+            let owner = view
+                .customer_owner(c)
+                .map_or("no known user".to_string(), |u| format!("user {}", u.user_id));
+            let message = format!(
+                "Stripe customer {} ({owner}) is not referenced by the database",
+                c.id
+            );
+            violation("no_orphan_customers", vec![c.id.clone()], message)
+        })
+        .collect()
+}
+
+fn no_orphan_orgs(view: &WorldView) -> Vec<Violation> {
+    if !view.tracks("org") {
+        return Vec::new();
+    }
+    let referenced: BTreeSet<String> = view.db_refs("org_").into_iter().map(|(id, _, _)| id).collect();
+    view.orgs
+        .iter()
+        .filter(|o| !referenced.contains(&o.id))
+        .map(|o| {
+            let message = format!(
+                "Clerk org {} ({}) is not referenced by the database",
+                o.id, o.name
+            );
+            violation("no_orphan_orgs", vec![o.id.clone()], message)
+        })
+        .collect()
+}
+
+/// Event types whose effect is the subscription being recorded in the database.
+const SUBSCRIPTION_EVENTS: &[&str] = &["checkout.session.completed", "customer.subscription.created"];
+
+fn no_lost_events(view: &WorldView) -> Vec<Violation> {
+    let mut found = Vec::new();
+    for delivery in &view.deliveries {
+        if !delivery.delivered {
+            let state = if delivery.given_up {
+                "given up"
+            } else {
+                "still pending"
+            };
+            let message = format!(
+                "{:?} event {} ({}) was never acknowledged after {} attempts ({state})",
+                delivery.service, delivery.event_id, delivery.event_type, delivery.attempts
+            );
+            found.push(violation(
+                "no_lost_events",
+                vec![delivery.event_id.clone()],
+                message,
+            ));
+        }
+    }
+    // Effects: when the app records subscriptions at all, every subscription whose creation
+    // was acknowledged must be recorded.
+    let tracks_subscriptions = view
+        .db
+        .values()
+        .flatten()
+        .any(|row| row.keys().any(|column| column.contains("subscription_id")));
+    if tracks_subscriptions {
+        let recorded: BTreeSet<String> = view.db_refs("sub_").into_iter().map(|(id, _, _)| id).collect();
+        let acknowledged = view.deliveries.iter().any(|d| {
+            d.service == Service::Stripe
+                && d.delivered
+                && SUBSCRIPTION_EVENTS.contains(&d.event_type.as_str())
+        });
+        if acknowledged {
+            for sub in &view.subscriptions {
+                if sub.status != "canceled" && !recorded.contains(&sub.id) {
+                    let message = format!(
+                        "subscription {} was announced and acknowledged but is not in the database",
+                        sub.id
+                    );
+                    found.push(violation("no_lost_events", vec![sub.id.clone()], message));
+                }
+            }
+        }
+    }
+    found
+}
+
+fn bounded_redelivery(view: &WorldView) -> Vec<Violation> {
+    if !view.fault_free {
+        return Vec::new();
+    }
+    view.deliveries
+        .iter()
+        .filter(|d| d.attempts > view.redelivery_max.saturating_add(1))
+        .map(|d| {
+            let message = format!(
+                "event {} ({}) was delivered {} times in a fault-free run (retry storm; bound {})",
+                d.event_id,
+                d.event_type,
+                d.attempts,
+                view.redelivery_max + 1
+            );
+            violation("bounded_redelivery", vec![d.event_id.clone()], message)
+        })
+        .collect()
+}
+
+fn signup_complete(view: &WorldView) -> Vec<Violation> {
+    let referenced: BTreeSet<String> = view.db_refs("cus_").into_iter().map(|(id, _, _)| id).collect();
+    let mut found = Vec::new();
+    for user_id in &view.signed_up {
+        let has_profile = view.db.values().flatten().any(|row| {
+            row.get("user_id").and_then(|v| v.as_text()) == Some(user_id.as_str())
+                || row.get("id").and_then(|v| v.as_text()) == Some(user_id.as_str())
+        });
+        let has_customer = view.live_customers().any(|c| {
+            view.customer_owner(c).is_some_and(|u| &u.user_id == user_id) && referenced.contains(&c.id)
+        });
+        if !has_profile || !has_customer {
+            let missing = match (has_profile, has_customer) {
+                (false, false) => "no profile row and no referenced customer",
+                (false, true) => "no profile row",
+                _ => "no referenced live Stripe customer",
+            };
+            let message = format!("signed-up user {user_id} has {missing}");
+            found.push(violation("signup_complete", vec![user_id.clone()], message));
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{
+        check, CustomerView, DeliveryView, IdempotentResponseView, OrgView, Phase, WorldView,
+    };
+    use super::*;
+    use crate::app::api::{Row, UserSpec, Value};
+
+    fn user(n: i64) -> UserSpec {
+        UserSpec {
+            user_id: format!("user_{n}"),
+            email: format!("u{n}@example.com"),
+            tenant_id: n,
+        }
+    }
+
+    fn customer(id: &str, email: &str) -> CustomerView {
+        CustomerView {
+            id: id.into(),
+            email: Some(email.into()),
+            metadata: BTreeMap::new(),
+            deleted: false,
+        }
+    }
+
+    fn row(pairs: &[(&str, Value)]) -> Row {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    }
+
+    fn names(violations: &[Violation]) -> Vec<&str> {
+        violations.iter().map(|v| v.invariant.as_str()).collect()
+    }
+
+    fn healthy() -> WorldView {
+        let mut view = WorldView {
+            users: vec![user(1)],
+            redelivery_max: 3,
+            fault_free: true,
+            ..Default::default()
+        };
+        view.customers.push(customer("cus_A", "u1@example.com"));
+        view.db.insert(
+            "tenants".into(),
+            vec![row(&[
+                ("id", Value::Int(1)),
+                ("user_id", "user_1".into()),
+                ("stripe_customer_id", "cus_A".into()),
+            ])],
+        );
+        view.db_columns.insert(
+            "tenants".into(),
+            vec!["id".into(), "user_id".into(), "stripe_customer_id".into()],
+        );
+        view.signed_up.push("user_1".into());
+        view
+    }
+
+    fn only(view: &WorldView, name: &str) -> Vec<Violation> {
+        let inv = builtin_invariants()
+            .into_iter()
+            .find(|i| i.name == name)
+            .expect("known invariant");
+        (inv.check)(view)
+    }
+
+    #[test]
+    fn healthy_world_has_no_violations() {
+        assert_eq!(
+            check(&builtin_invariants(), &healthy(), Phase::Quiescence),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn duplicate_customers_are_reported() {
+        let mut view = healthy();
+        view.customers.push(customer("cus_B", "u1@example.com"));
+        let found = only(&view, "no_duplicate_customers");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].objects, vec!["cus_A", "cus_B"]);
+        // A deleted duplicate is not live.
+        view.customers[1].deleted = true;
+        assert!(only(&view, "no_duplicate_customers").is_empty());
+    }
+
+    #[test]
+    fn duplicate_customers_by_metadata_owner() {
+        let mut view = healthy();
+        let mut other = customer("cus_B", "different@example.com");
+        other.metadata.insert("user_id".into(), "user_1".into());
+        view.customers.push(other);
+        assert_eq!(
+            names(&only(&view, "no_duplicate_customers")),
+            vec!["no_duplicate_customers"]
+        );
+    }
+
+    fn org(id: &str, user: &str, plan: Option<&str>) -> OrgView {
+        OrgView {
+            id: id.into(),
+            name: "Team".into(),
+            slug: None,
+            created_by: Some(user.into()),
+            public_metadata: plan.map_or(serde_json::json!({}), |p| serde_json::json!({ "plan": p })),
+        }
+    }
+
+    #[test]
+    fn duplicate_orgs_are_reported_per_user_and_plan() {
+        let mut view = healthy();
+        view.team_plans.push(("user_1".into(), "team".into()));
+        view.orgs.push(org("org_1", "user_1", Some("team")));
+        assert!(only(&view, "no_duplicate_orgs").is_empty());
+        view.orgs.push(org("org_2", "user_1", None));
+        assert_eq!(
+            only(&view, "no_duplicate_orgs")[0].objects,
+            vec!["org_1", "org_2"]
+        );
+        // An org for another plan is not a duplicate of this one.
+        view.orgs.pop();
+        view.orgs.push(org("org_3", "user_1", Some("pro")));
+        assert!(only(&view, "no_duplicate_orgs").is_empty());
+    }
+
+    #[test]
+    fn orphan_customers_are_reported_at_quiescence_only() {
+        let mut view = healthy();
+        view.customers.push(customer("cus_orphan", "someone@example.com"));
+        assert!(check(&builtin_invariants(), &view, Phase::Always).is_empty());
+        let found = check(&builtin_invariants(), &view, Phase::Quiescence);
+        assert_eq!(names(&found), vec!["no_orphan_customers"]);
+        assert_eq!(found[0].objects, vec!["cus_orphan"]);
+    }
+
+    #[test]
+    fn orphan_orgs_are_reported() {
+        let mut view = healthy();
+        view.orgs.push(org("org_1", "user_1", Some("team")));
+        // An app without an org table (seed 000 keeps orgs only in Clerk) cannot orphan one.
+        assert!(only(&view, "no_orphan_orgs").is_empty());
+        view.db_columns.insert("orgs".into(), vec!["clerk_org_id".into()]);
+        assert_eq!(names(&only(&view, "no_orphan_orgs")), vec!["no_orphan_orgs"]);
+        view.db
+            .insert("orgs".into(), vec![row(&[("clerk_org_id", "org_1".into())])]);
+        assert!(only(&view, "no_orphan_orgs").is_empty());
+    }
+
+    #[test]
+    fn dangling_refs_are_reported() {
+        let mut view = healthy();
+        assert!(only(&view, "no_dangling_refs").is_empty());
+        view.customers[0].deleted = true;
+        assert_eq!(only(&view, "no_dangling_refs")[0].objects, vec!["cus_A"]);
+        view.customers[0].deleted = false;
+        view.db
+            .insert("orgs".into(), vec![row(&[("clerk_org_id", "org_gone".into())])]);
+        assert_eq!(only(&view, "no_dangling_refs")[0].objects, vec!["org_gone"]);
+    }
+
+    fn delivery(id: &str, event_type: &str, attempts: u32, delivered: bool) -> DeliveryView {
+        DeliveryView {
+            service: Service::Stripe,
+            event_id: id.into(),
+            event_type: event_type.into(),
+            attempts,
+            delivered,
+            given_up: !delivered,
+        }
+    }
+
+    #[test]
+    fn lost_events_are_reported() {
+        let mut view = healthy();
+        view.deliveries
+            .push(delivery("evt_1", "customer.created", 1, true));
+        assert!(only(&view, "no_lost_events").is_empty());
+        view.deliveries.push(delivery("evt_2", "invoice.paid", 9, false));
+        assert_eq!(only(&view, "no_lost_events")[0].objects, vec!["evt_2"]);
+    }
+
+    #[test]
+    fn acknowledged_subscription_without_effect_is_a_lost_event() {
+        let mut view = healthy();
+        view.db.insert(
+            "subscriptions".into(),
+            vec![row(&[("stripe_subscription_id", Value::Null)])],
+        );
+        view.subscriptions.push(SubscriptionView {
+            id: "sub_1".into(),
+            customer: "cus_A".into(),
+            status: "active".into(),
+        });
+        view.deliveries
+            .push(delivery("evt_1", "checkout.session.completed", 1, true));
+        assert_eq!(only(&view, "no_lost_events")[0].objects, vec!["sub_1"]);
+        view.db.insert(
+            "subscriptions".into(),
+            vec![row(&[("stripe_subscription_id", "sub_1".into())])],
+        );
+        assert!(only(&view, "no_lost_events").is_empty());
+    }
+
+    use super::super::SubscriptionView;
+
+    #[test]
+    fn effects_applied_twice_are_reported() {
+        let mut view = healthy();
+        let grant = row(&[("effect_key", "evt_1:credits".into())]);
+        view.db.insert("credit_grants".into(), vec![grant.clone()]);
+        assert!(only(&view, "effects_once").is_empty());
+        view.db.insert("credit_grants".into(), vec![grant.clone(), grant]);
+        assert_eq!(only(&view, "effects_once")[0].objects, vec!["evt_1:credits"]);
+    }
+
+    #[test]
+    fn retry_storms_are_reported_only_without_faults() {
+        let mut view = healthy();
+        view.deliveries
+            .push(delivery("evt_1", "customer.created", 8, true));
+        assert_eq!(
+            names(&only(&view, "bounded_redelivery")),
+            vec!["bounded_redelivery"]
+        );
+        view.fault_free = false;
+        assert!(only(&view, "bounded_redelivery").is_empty());
+    }
+
+    #[test]
+    fn incomplete_signup_is_reported() {
+        let mut view = healthy();
+        view.db.clear();
+        let found = only(&view, "signup_complete");
+        assert_eq!(
+            found[0].message,
+            "signed-up user user_1 has no profile row and no referenced customer"
+        );
+    }
+
+    #[test]
+    fn idempotent_replay_with_two_objects_is_reported() {
+        let mut view = healthy();
+        let response = |id: &str| IdempotentResponseView {
+            key: "customer:1".into(),
+            endpoint: "POST /v1/customers".into(),
+            object_id: id.into(),
+        };
+        view.idempotent_responses.push(response("cus_A"));
+        view.idempotent_responses.push(response("cus_A"));
+        assert!(only(&view, "idempotent_replay").is_empty());
+        view.idempotent_responses.push(response("cus_B"));
+        assert_eq!(
+            only(&view, "idempotent_replay")[0].objects,
+            vec!["cus_A", "cus_B"]
+        );
+    }
+}

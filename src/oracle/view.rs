@@ -1,0 +1,161 @@
+//! The runtime-neutral snapshot the invariants read.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::app::api::{Row, UserSpec};
+
+/// A Stripe customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerView {
+    /// `cus_…`
+    pub id: String,
+    /// Email, if set.
+    pub email: Option<String>,
+    /// String metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Deleted customers are not live.
+    pub deleted: bool,
+}
+
+/// A Stripe subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionView {
+    /// `sub_…`
+    pub id: String,
+    /// Owning customer.
+    pub customer: String,
+    /// Status.
+    pub status: String,
+}
+
+/// A Clerk organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrgView {
+    /// `org_…`
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Slug.
+    pub slug: Option<String>,
+    /// The creating user.
+    pub created_by: Option<String>,
+    /// `public_metadata` (team orgs carry `plan`).
+    pub public_metadata: serde_json::Value,
+}
+
+/// Which service sent a webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Service {
+    /// Stripe.
+    Stripe,
+    /// Clerk (through Svix).
+    Clerk,
+}
+
+/// What happened to one webhook event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryView {
+    /// Sender.
+    pub service: Service,
+    /// Event id (`evt_…` or `svix-id`).
+    pub event_id: String,
+    /// Event type.
+    pub event_type: String,
+    /// Delivery attempts made.
+    pub attempts: u32,
+    /// Whether some attempt got a 2xx.
+    pub delivered: bool,
+    /// Whether the sender gave up (retry schedule exhausted).
+    pub given_up: bool,
+}
+
+/// A 2xx answer Stripe gave to a request with an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotentResponseView {
+    /// The `Idempotency-Key`.
+    pub key: String,
+    /// `METHOD path` of the request.
+    pub endpoint: String,
+    /// The object id in the response (e.g. the customer id).
+    pub object_id: String,
+}
+
+/// A snapshot of the whole world for the oracle.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorldView {
+    /// The scenario's users.
+    pub users: Vec<UserSpec>,
+    /// Users whose signup flow ran (`signup_complete` applies to them).
+    pub signed_up: Vec<String>,
+    /// (user id, plan) pairs that asked for a team org (`no_duplicate_orgs` groups by these).
+    pub team_plans: Vec<(String, String)>,
+    /// Every Stripe customer, deleted ones included.
+    pub customers: Vec<CustomerView>,
+    /// Every Stripe subscription.
+    pub subscriptions: Vec<SubscriptionView>,
+    /// Every Clerk organization.
+    pub orgs: Vec<OrgView>,
+    /// Committed database contents: table → rows.
+    pub db: BTreeMap<String, Vec<Row>>,
+    /// The app's schema: table → column names (even for empty tables).
+    pub db_columns: BTreeMap<String, Vec<String>>,
+    /// Webhook deliveries so far.
+    pub deliveries: Vec<DeliveryView>,
+    /// Idempotent responses Stripe gave so far.
+    pub idempotent_responses: Vec<IdempotentResponseView>,
+    /// Whether the run had no network or service faults (for `bounded_redelivery`).
+    pub fault_free: bool,
+    /// Redeliveries per event allowed in a fault-free run.
+    pub redelivery_max: u32,
+}
+
+impl WorldView {
+    /// The user a customer belongs to: by `metadata.user_id`, else by email.
+    pub fn customer_owner(&self, customer: &CustomerView) -> Option<&UserSpec> {
+        if let Some(user_id) = customer.metadata.get("user_id") {
+            if let Some(user) = self.users.iter().find(|u| &u.user_id == user_id) {
+                return Some(user);
+            }
+        }
+        if let Some(tenant) = customer.metadata.get("tenant_id") {
+            if let Some(user) = self.users.iter().find(|u| u.tenant_id.to_string() == *tenant) {
+                return Some(user);
+            }
+        }
+        let email = customer.email.as_deref()?;
+        self.users.iter().find(|u| u.email == email)
+    }
+
+    /// Live (not deleted) customers.
+    pub fn live_customers(&self) -> impl Iterator<Item = &CustomerView> {
+        self.customers.iter().filter(|c| !c.deleted)
+    }
+
+    /// Whether some table has a column whose name contains `fragment` (e.g. `org_id`): the
+    /// app tracks that kind of object, so orphans of it are bugs.
+    pub fn tracks(&self, fragment: &str) -> bool {
+        self.db_columns
+            .values()
+            .flatten()
+            .any(|column| column.contains(fragment))
+    }
+
+    /// Every text value in the database that starts with `prefix` (e.g. `cus_`), with where it is.
+    pub fn db_refs(&self, prefix: &str) -> Vec<(String, String, String)> {
+        let mut found = Vec::new();
+        for (table, rows) in &self.db {
+            for row in rows {
+                for (column, value) in row {
+                    if let Some(text) = value.as_text() {
+                        if text.starts_with(prefix) {
+                            found.push((text.to_string(), table.clone(), column.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        found
+    }
+}

@@ -1,0 +1,3 @@
+//! Reports a person reads: the trace as text and as a Mermaid sequence diagram.
+
+pub mod mermaid;

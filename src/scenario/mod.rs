@@ -1,0 +1,644 @@
+//! Scenarios: a race as a file — world, actors, faults, budget, strategies, expectations.
+//!
+//! [`parse`] turns TOML text into a validated [`Scenario`], or a [`ScenarioError`] that
+//! points at the line and column and suggests the closest valid name. It never panics on
+//! any input.
+
+pub mod file;
+pub mod load;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+
+pub use file::RangeMs;
+use file::ScenarioFile;
+
+/// Flows a scenario step may name.
+pub const FLOWS: &[&str] = &[
+    "signup",
+    "checkout",
+    "apply_coupon",
+    "pay",
+    "create_team_org",
+    "clerk_subscription",
+    "reconcile",
+];
+
+/// Fault kinds a scenario may name (in `[faults.rates]` and `[[faults.plan]]`).
+pub const FAULT_KINDS: &[&str] = &[
+    "crash",
+    "partition",
+    "stripe_5xx",
+    "stripe_429",
+    "clerk_5xx",
+    "clerk_429",
+    "lost_response",
+    "db_connection_drop",
+    "webhook_duplicate",
+    "webhook_reorder",
+    "webhook_delay",
+    "webhook_early",
+    "time_jump_25h",
+];
+
+/// Most seeds a scenario may ask for per strategy.
+pub const SEEDS_MAX: u32 = 100_000;
+/// Most actors in one scenario.
+pub const ACTORS_MAX: usize = 64;
+/// Most steps per actor.
+pub const STEPS_MAX: usize = 64;
+/// Most users in one scenario.
+pub const USERS_MAX: u32 = 1_000;
+
+/// A scenario file that is wrong, with where and why.
+#[derive(Debug, Clone, Diagnostic)]
+#[diagnostic(code(racehound::scenario))]
+pub struct ScenarioError {
+    /// What is wrong.
+    pub message: String,
+    /// The file.
+    #[source_code]
+    pub source_code: NamedSource<String>,
+    /// Where.
+    #[label("{label}")]
+    pub span: Option<SourceSpan>,
+    /// The label text at the span.
+    pub label: String,
+    /// What to do about it.
+    #[help]
+    pub help: Option<String>,
+}
+
+impl std::fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+impl ScenarioError {
+    /// The 1-based (line, column) where the error points, if it has a span.
+    pub fn line_column(&self) -> Option<(usize, usize)> {
+        let offset = self.span?.offset();
+        let text = self.source_code.inner();
+        let before = text.get(..offset)?;
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Some((line, column))
+    }
+
+    /// A plain one-screen rendering: `file:line:col: message`, the line, a caret, the hint.
+    pub fn render_plain(&self) -> String {
+        let mut out = String::new();
+        let name = self.source_code.name();
+        match self.line_column() {
+            Some((line, column)) => {
+                out.push_str(&format!("error: {name}:{line}:{column}: {}\n", self.message));
+                if let Some(text) = self.source_code.inner().lines().nth(line - 1) {
+                    out.push_str(&format!("  {line:>3} | {text}\n"));
+                    let width = self.span.map_or(1, |s| s.len().max(1));
+                    out.push_str(&format!(
+                        "      | {}{} {}\n",
+                        " ".repeat(column - 1),
+                        "^".repeat(width.min(text.chars().count().saturating_sub(column - 1).max(1))),
+                        self.label
+                    ));
+                }
+            }
+            None => out.push_str(&format!("error: {name}: {}\n", self.message)),
+        }
+        if let Some(help) = &self.help {
+            out.push_str(&format!("  = hint: {help}\n"));
+        }
+        out
+    }
+}
+
+/// A run-ready step.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Step {
+    /// One of [`FLOWS`].
+    pub flow: String,
+    /// Start time range after the actor starts.
+    pub at_ms: (u64, u64),
+    /// 0-based replica index, or `None` for the load balancer's choice.
+    pub replica: Option<u32>,
+    /// Coupon typed, if any.
+    pub coupon: Option<String>,
+    /// Plan slug, if any.
+    pub plan: Option<String>,
+    /// Attempts (1 = no retry).
+    pub attempts: u32,
+    /// Client timeout per attempt.
+    pub timeout_ms: u64,
+}
+
+/// A run-ready actor: one browser tab of one user.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Actor {
+    /// 0-based user index.
+    pub user: u32,
+    /// Steps in start order.
+    pub steps: Vec<Step>,
+}
+
+/// A run-ready explicit fault.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlannedFault {
+    /// When.
+    pub at_ms: u64,
+    /// One of [`FAULT_KINDS`].
+    pub kind: String,
+    /// Target host.
+    pub host: Option<String>,
+    /// Restart delay for crashes.
+    pub restart_after_ms: Option<u64>,
+    /// Other side of a partition.
+    pub peer: Option<String>,
+    /// Heal delay for partitions.
+    pub heal_after_ms: Option<u64>,
+    /// Failing requests for service errors.
+    pub count: Option<u32>,
+}
+
+/// The expected verdict of one strategy.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Expected {
+    /// Every seed passes.
+    Pass,
+    /// Some seed fails, with this invariant if given.
+    Fail {
+        /// The invariant expected to break.
+        invariant: Option<String>,
+        /// One sentence why.
+        reason: Option<String>,
+    },
+}
+
+/// A validated scenario.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Scenario {
+    /// Unique name.
+    pub name: String,
+    /// What it plays out.
+    pub description: String,
+    /// Seed document, if any.
+    pub seed_document: Option<String>,
+    /// Users at the start.
+    pub users: u32,
+    /// Replicas.
+    pub replicas: u32,
+    /// Latency range.
+    pub latency_ms: (u64, u64),
+    /// Message loss probability.
+    pub loss: f64,
+    /// Actors.
+    pub actors: Vec<Actor>,
+    /// Random fault kinds and their per-run probability.
+    pub fault_rates: BTreeMap<String, f64>,
+    /// Explicit faults.
+    pub fault_plan: Vec<PlannedFault>,
+    /// Seeds per strategy.
+    pub seeds: u32,
+    /// Whether to shrink failures.
+    pub shrink: bool,
+    /// Shrinker run budget.
+    pub shrink_runs_max: u32,
+    /// Strategy ids selected (globs expanded, catalogue order).
+    pub strategies: Vec<String>,
+    /// Expected verdicts by strategy id.
+    pub expect: BTreeMap<String, Expected>,
+}
+
+/// Levenshtein distance, for "did you mean" suggestions.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b_chars: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b_chars.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b_chars.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != *cb);
+            current.push(substitute.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b_chars.len()]
+}
+
+/// The closest of `options` to `word`, if it is close enough to be a plausible typo.
+pub fn closest<'a>(word: &str, options: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    options
+        .into_iter()
+        .map(|option| (edit_distance(word, option), option))
+        .filter(|(distance, option)| *distance <= (option.len() / 3).max(2))
+        .min()
+        .map(|(_, option)| option)
+}
+
+/// Whether strategy `id` matches `pattern` (`all`, exact, or a `*` glob).
+pub fn strategy_matches(pattern: &str, id: &str) -> bool {
+    if pattern == "all" || pattern == "*" {
+        return true;
+    }
+    match pattern.split_once('*') {
+        None => pattern == id,
+        Some((prefix, suffix)) => {
+            id.len() >= prefix.len() + suffix.len() && id.starts_with(prefix) && id.ends_with(suffix)
+        }
+    }
+}
+
+struct Checker<'a> {
+    source: &'a NamedSource<String>,
+}
+
+impl Checker<'_> {
+    fn error(
+        &self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        label: &str,
+        help: Option<String>,
+    ) -> Box<ScenarioError> {
+        let span = if span.is_empty() && span.start == 0 {
+            None
+        } else {
+            Some(SourceSpan::from(span))
+        };
+        Box::new(ScenarioError {
+            message: message.into(),
+            source_code: self.source.clone(),
+            span,
+            label: label.to_string(),
+            help,
+        })
+    }
+}
+
+fn suggest(word: &str, options: &[&str], what: &str) -> String {
+    match closest(word, options.iter().copied()) {
+        Some(best) => format!("did you mean `{best}`? ({what}: {})", options.join(", ")),
+        None => format!("{what}: {}", options.join(", ")),
+    }
+}
+
+/// Turns serde's "unknown field `x`, expected one of `a`, `b`" into a suggestion.
+fn unknown_field_help(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    let expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    if expected.is_empty() {
+        return None;
+    }
+    Some(suggest(field, &expected, "valid fields"))
+}
+
+/// Parses and validates a scenario file. `name` is the file name for messages;
+/// `strategy_ids` are the known strategy ids in catalogue order.
+pub fn parse(name: &str, text: &str, strategy_ids: &[&str]) -> Result<Scenario, Box<ScenarioError>> {
+    let source = NamedSource::new(name, text.to_string());
+    let checker = Checker { source: &source };
+    let raw: ScenarioFile = toml::from_str(text).map_err(|e| {
+        let message = e.message().trim().to_string();
+        let help = unknown_field_help(&message).or_else(|| {
+            message
+                .starts_with("missing field")
+                .then(|| "see docs/scenarios.md for every field".to_string())
+        });
+        let label = if message.starts_with("unknown field") {
+            "unknown field"
+        } else {
+            "here"
+        };
+        checker.error(
+            e.span().unwrap_or(0..0),
+            format!("invalid scenario: {message}"),
+            label,
+            help,
+        )
+    })?;
+    validate(&checker, raw, strategy_ids)
+}
+
+fn check_range(
+    checker: &Checker<'_>,
+    range: &toml::Spanned<RangeMs>,
+    what: &str,
+) -> Result<(u64, u64), Box<ScenarioError>> {
+    let (lo, hi) = range.get_ref().bounds();
+    if lo > hi {
+        return Err(checker.error(
+            range.span(),
+            format!("{what}: the range [{lo}, {hi}] is backwards"),
+            "min is larger than max",
+            Some(format!("write it as [{hi}, {lo}]")),
+        ));
+    }
+    Ok((lo, hi))
+}
+
+fn validate(
+    checker: &Checker<'_>,
+    raw: ScenarioFile,
+    strategy_ids: &[&str],
+) -> Result<Scenario, Box<ScenarioError>> {
+    let name = raw.name.get_ref().trim().to_string();
+    let name_ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+    if !name_ok {
+        return Err(checker.error(
+            raw.name.span(),
+            "scenario name must be non-empty and use only letters, digits, `_`, `-` and `.`",
+            "bad name",
+            Some("it becomes part of test names and replay tokens".into()),
+        ));
+    }
+    let users = *raw.users.get_ref();
+    if users == 0 || users > USERS_MAX {
+        return Err(checker.error(
+            raw.users.span(),
+            format!("users must be between 1 and {USERS_MAX}"),
+            "out of range",
+            None,
+        ));
+    }
+    let replicas = *raw.world.replicas.get_ref();
+    if !(1..=16).contains(&replicas) {
+        return Err(checker.error(
+            raw.world.replicas.span(),
+            "replicas must be between 1 and 16",
+            "out of range",
+            None,
+        ));
+    }
+    let latency_ms = check_range(checker, &raw.world.latency_ms, "world.latency_ms")?;
+    if latency_ms.0 == 0 {
+        return Err(checker.error(
+            raw.world.latency_ms.span(),
+            "world.latency_ms must be at least 1 ms",
+            "zero latency",
+            Some("turmoil delivers messages on ticks of at least 1 ms".into()),
+        ));
+    }
+    let loss = *raw.world.loss.get_ref();
+    if !(0.0..1.0).contains(&loss) {
+        return Err(checker.error(
+            raw.world.loss.span(),
+            "world.loss must be in [0.0, 1.0)",
+            "out of range",
+            None,
+        ));
+    }
+    if raw.actors.get_ref().is_empty() {
+        return Err(checker.error(
+            raw.actors.span(),
+            "a scenario needs at least one actor",
+            "no actors",
+            Some("add an [[actors]] table with user = 1 and at least one [[actors.steps]]".into()),
+        ));
+    }
+    if raw.actors.get_ref().len() > ACTORS_MAX {
+        return Err(checker.error(
+            raw.actors.span(),
+            format!("at most {ACTORS_MAX} actors"),
+            "too many",
+            None,
+        ));
+    }
+    let mut actors = Vec::new();
+    for actor in raw.actors.get_ref() {
+        let user = *actor.user.get_ref();
+        if user == 0 || user > users {
+            return Err(checker.error(
+                actor.user.span(),
+                format!("actor user {user} does not exist (users are numbered 1..={users})"),
+                "no such user",
+                Some(format!("raise `users` to {user} or pick a user in 1..={users}")),
+            ));
+        }
+        if actor.steps.get_ref().is_empty() {
+            return Err(checker.error(
+                actor.steps.span(),
+                "an actor needs at least one step",
+                "no steps",
+                Some(format!(
+                    "add a step such as {{ flow = \"checkout\" }} (flows: {})",
+                    FLOWS.join(", ")
+                )),
+            ));
+        }
+        if actor.steps.get_ref().len() > STEPS_MAX {
+            return Err(checker.error(
+                actor.steps.span(),
+                format!("at most {STEPS_MAX} steps per actor"),
+                "too many",
+                None,
+            ));
+        }
+        let mut steps = Vec::new();
+        for step in actor.steps.get_ref() {
+            let flow = step.flow.get_ref();
+            if !FLOWS.contains(&flow.as_str()) {
+                return Err(checker.error(
+                    step.flow.span(),
+                    format!("unknown flow `{flow}`"),
+                    "unknown flow",
+                    Some(suggest(flow, FLOWS, "flows")),
+                ));
+            }
+            let replica = match &step.replica {
+                Some(r) if *r.get_ref() == 0 || *r.get_ref() > replicas => {
+                    return Err(checker.error(
+                        r.span(),
+                        format!(
+                            "replica {} does not exist (replicas are numbered 1..={replicas})",
+                            r.get_ref()
+                        ),
+                        "no such replica",
+                        None,
+                    ))
+                }
+                Some(r) => Some(*r.get_ref() - 1),
+                None => None,
+            };
+            if step.retry.attempts == 0 || step.retry.attempts > 10 {
+                return Err(checker.error(
+                    step.flow.span(),
+                    "retry.attempts must be between 1 and 10",
+                    "this step",
+                    None,
+                ));
+            }
+            steps.push(Step {
+                flow: flow.clone(),
+                at_ms: check_range(checker, &step.at_ms, "at_ms")?,
+                replica,
+                coupon: step.coupon.clone(),
+                plan: step.plan.clone(),
+                attempts: step.retry.attempts,
+                timeout_ms: step.retry.timeout_ms.max(1),
+            });
+        }
+        actors.push(Actor {
+            user: user - 1,
+            steps,
+        });
+    }
+    let mut fault_rates = BTreeMap::new();
+    for (kind, rate) in &raw.faults.rates {
+        if !FAULT_KINDS.contains(&kind.as_str()) {
+            return Err(checker.error(
+                rate.span(),
+                format!("unknown fault kind `{kind}`"),
+                "unknown fault kind",
+                Some(suggest(kind, FAULT_KINDS, "fault kinds")),
+            ));
+        }
+        if !(0.0..=1.0).contains(rate.get_ref()) {
+            return Err(checker.error(
+                rate.span(),
+                format!("fault rate for {kind} must be in [0.0, 1.0]"),
+                "out of range",
+                None,
+            ));
+        }
+        fault_rates.insert(kind.clone(), *rate.get_ref());
+    }
+    let mut fault_plan = Vec::new();
+    for fault in &raw.faults.plan {
+        let kind = fault.kind.get_ref();
+        if !FAULT_KINDS.contains(&kind.as_str()) {
+            return Err(checker.error(
+                fault.kind.span(),
+                format!("unknown fault kind `{kind}`"),
+                "unknown fault kind",
+                Some(suggest(kind, FAULT_KINDS, "fault kinds")),
+            ));
+        }
+        fault_plan.push(PlannedFault {
+            at_ms: fault.at_ms,
+            kind: kind.clone(),
+            host: fault.host.clone(),
+            restart_after_ms: fault.restart_after_ms,
+            peer: fault.peer.clone(),
+            heal_after_ms: fault.heal_after_ms,
+            count: fault.count,
+        });
+    }
+    let seeds = *raw.explore.seeds.get_ref();
+    if seeds == 0 || seeds > SEEDS_MAX {
+        return Err(checker.error(
+            raw.explore.seeds.span(),
+            format!("explore.seeds must be between 1 and {SEEDS_MAX}"),
+            "out of range",
+            None,
+        ));
+    }
+    let mut strategies: Vec<String> = Vec::new();
+    if raw.strategies.get_ref().is_empty() {
+        return Err(checker.error(
+            raw.strategies.span(),
+            "no strategies selected",
+            "empty",
+            Some("list ids or globs, e.g. strategies = [\"checkout.*\", \"reference\"], or [\"all\"]".into()),
+        ));
+    }
+    for pattern in raw.strategies.get_ref() {
+        let matched: Vec<&str> = strategy_ids
+            .iter()
+            .copied()
+            .filter(|id| strategy_matches(pattern.get_ref(), id))
+            .collect();
+        if matched.is_empty() {
+            return Err(checker.error(
+                pattern.span(),
+                format!("`{}` matches no strategy", pattern.get_ref()),
+                "unknown strategy",
+                Some(suggest(pattern.get_ref(), strategy_ids, "strategies")),
+            ));
+        }
+        for id in matched {
+            if !strategies.iter().any(|s| s == id) {
+                strategies.push(id.to_string());
+            }
+        }
+    }
+    let mut expect = BTreeMap::new();
+    for (id, expectation) in &raw.expect {
+        if !strategies.contains(id.get_ref()) {
+            let selected: Vec<&str> = strategies.iter().map(String::as_str).collect();
+            return Err(checker.error(
+                id.span(),
+                format!(
+                    "expectation for `{}`, which this scenario does not run",
+                    id.get_ref()
+                ),
+                "not selected",
+                Some(suggest(id.get_ref(), &selected, "selected strategies")),
+            ));
+        }
+        let (verdict, invariant, reason) = match expectation {
+            file::ExpectSection::Short(v) => (v.clone(), None, None),
+            file::ExpectSection::Full {
+                verdict,
+                invariant,
+                reason,
+            } => (verdict.clone(), invariant.clone(), reason.clone()),
+        };
+        let expected = match verdict.as_str() {
+            "pass" => Expected::Pass,
+            "fail" => Expected::Fail {
+                invariant: invariant.clone(),
+                reason,
+            },
+            other => {
+                return Err(checker.error(
+                    id.span(),
+                    format!("unknown verdict `{other}` for {}", id.get_ref()),
+                    "expected pass or fail",
+                    Some(suggest(other, &["pass", "fail"], "verdicts")),
+                ))
+            }
+        };
+        if let Some(name) = &invariant {
+            let known: Vec<&str> = crate::oracle::builtin_invariants()
+                .iter()
+                .map(|i| i.name)
+                .collect();
+            if !known.contains(&name.as_str()) {
+                return Err(checker.error(
+                    id.span(),
+                    format!("unknown invariant `{name}` expected for {}", id.get_ref()),
+                    "unknown invariant",
+                    Some(suggest(name, &known, "invariants")),
+                ));
+            }
+        }
+        expect.insert(id.get_ref().clone(), expected);
+    }
+    Ok(Scenario {
+        name,
+        description: raw.description,
+        seed_document: raw.seed_document,
+        users,
+        replicas,
+        latency_ms,
+        loss,
+        actors,
+        fault_rates,
+        fault_plan,
+        seeds,
+        shrink: raw.explore.shrink,
+        shrink_runs_max: raw.explore.shrink_runs_max,
+        strategies,
+        expect,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,467 @@
+//! A fault plan: a list of timed fault events, given explicitly or drawn from a seed.
+//!
+//! Every element is self-contained (a partition carries its own heal time, a crash its own
+//! restart delay), so removing any element still gives a valid plan: the shrinker may drop
+//! faults one by one. Times are milliseconds of simulated time after the run starts.
+
+use serde::{Deserialize, Serialize};
+
+use crate::rng::SimRng;
+
+/// Most faults one plan may hold.
+pub const MAX_FAULTS: usize = 1_000;
+
+/// A third-party service with fault knobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Service {
+    /// The fake Stripe.
+    Stripe,
+    /// The fake Clerk (and its Svix dispatcher).
+    Clerk,
+}
+
+impl Service {
+    /// `stripe` or `clerk`: the host name.
+    pub fn host(self) -> &'static str {
+        match self {
+            Service::Stripe => "stripe",
+            Service::Clerk => "clerk",
+        }
+    }
+}
+
+/// One kind of fault.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Fault {
+    /// Message latency becomes `[min_ms, max_ms]` from now on (turmoil can only change the
+    /// maximum after the build; `min_ms` is recorded but the build-time minimum stays).
+    Latency {
+        /// New minimum (informational).
+        min_ms: u64,
+        /// New maximum.
+        max_ms: u64,
+    },
+    /// Each message is lost with this probability from now on (TCP connections break).
+    Loss {
+        /// Probability in `[0, 1]`.
+        rate: f64,
+    },
+    /// Hosts `a` and `b` cannot talk until healed `heal_after_ms` later.
+    Partition {
+        /// One side.
+        a: String,
+        /// The other side.
+        b: String,
+        /// When to heal, after the partition starts.
+        heal_after_ms: u64,
+    },
+    /// A host crashes (process memory lost; in-flight requests fail) and restarts later.
+    Crash {
+        /// The host, e.g. `app-1`.
+        host: String,
+        /// Restart delay.
+        restart_after_ms: u64,
+    },
+    /// The next `count` requests to the service (path prefix, empty = any) fail with `status`
+    /// (500 or 429), without effect.
+    ServiceError {
+        /// Which service.
+        service: Service,
+        /// 500 or 429.
+        status: u16,
+        /// How many requests.
+        count: u32,
+        /// Path prefix to match, e.g. `/v1/customers`; empty matches any.
+        path_prefix: String,
+    },
+    /// The next `count` requests execute and commit, then their responses are dropped.
+    DropResponse {
+        /// Which service.
+        service: Service,
+        /// How many requests.
+        count: u32,
+        /// Path prefix to match; empty matches any.
+        path_prefix: String,
+    },
+    /// Every DB connection of `host` is killed (open transactions rolled back).
+    DbConnectionDrop {
+        /// The app replica, e.g. `app-1`.
+        host: String,
+    },
+    /// The next `count` events of the service are delivered twice (independent deliveries).
+    WebhookDuplicate {
+        /// Which service.
+        service: Service,
+        /// How many events.
+        count: u32,
+    },
+    /// The next `count` events are held until a later event of the service was sent first
+    /// (or for at most [`REORDER_HOLD_MAX_MS`]).
+    WebhookReorder {
+        /// Which service.
+        service: Service,
+        /// How many events.
+        count: u32,
+    },
+    /// The next `count` events start delivery `delay_ms` late.
+    WebhookDelay {
+        /// Which service.
+        service: Service,
+        /// How many events.
+        count: u32,
+        /// Extra delay.
+        delay_ms: u64,
+    },
+    /// The next `count` API requests that emit events hold their response until the first
+    /// delivery attempt of those events ended: the webhook arrives before the call returns.
+    WebhookBeforeResponse {
+        /// Which service.
+        service: Service,
+        /// How many requests.
+        count: u32,
+    },
+    /// The services' clocks jump forward (idempotency keys and sessions expire).
+    TimeJump {
+        /// How far.
+        hours: u64,
+    },
+}
+
+/// Longest a reordered event is held waiting for a later one, in ms.
+pub const REORDER_HOLD_MAX_MS: u64 = 5_000;
+
+/// A fault at a time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimedFault {
+    /// Simulated ms after the run starts.
+    pub at_ms: u64,
+    /// What happens.
+    pub fault: Fault,
+}
+
+/// The faults of one run, in any order (applied in time order, ties in list order).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaultPlan {
+    /// The faults.
+    pub faults: Vec<TimedFault>,
+}
+
+/// Probabilities and bounds for drawing a random plan: each kind occurs at most once, with
+/// its probability, at a time in `[0, horizon_ms]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultRates {
+    /// Latest fault time.
+    pub horizon_ms: u64,
+    /// App replicas (`app-1`…`app-N`) faults may target.
+    pub replicas: usize,
+    /// Latency change.
+    pub latency: f64,
+    /// Message loss (rate drawn in `[0.001, 0.02]`).
+    pub loss: f64,
+    /// Partition of a replica from a service.
+    pub partition: f64,
+    /// Replica crash and restart.
+    pub crash: f64,
+    /// Stripe 5xx.
+    pub stripe_5xx: f64,
+    /// Stripe 429.
+    pub stripe_429: f64,
+    /// Clerk 5xx.
+    pub clerk_5xx: f64,
+    /// Clerk 429.
+    pub clerk_429: f64,
+    /// Commit then drop response (Stripe or Clerk).
+    pub drop_response: f64,
+    /// DB connection drop.
+    pub db_connection_drop: f64,
+    /// Webhook duplicate.
+    pub webhook_duplicate: f64,
+    /// Webhook reorder.
+    pub webhook_reorder: f64,
+    /// Webhook delay.
+    pub webhook_delay: f64,
+    /// Webhook before the API response.
+    pub webhook_before_response: f64,
+}
+
+impl FaultRates {
+    /// Every kind with the same probability `p`.
+    pub fn uniform(p: f64, horizon_ms: u64, replicas: usize) -> Self {
+        Self {
+            horizon_ms,
+            replicas,
+            latency: p,
+            loss: p,
+            partition: p,
+            crash: p,
+            stripe_5xx: p,
+            stripe_429: p,
+            clerk_5xx: p,
+            clerk_429: p,
+            drop_response: p,
+            db_connection_drop: p,
+            webhook_duplicate: p,
+            webhook_reorder: p,
+            webhook_delay: p,
+            webhook_before_response: p,
+        }
+    }
+}
+
+impl FaultPlan {
+    /// An empty plan.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// A plan of the given faults.
+    pub fn new(faults: Vec<TimedFault>) -> Self {
+        Self { faults }
+    }
+
+    /// Draws a plan from `seed` (stream `faults`): the same seed and rates give the same plan.
+    pub fn generate(seed: u64, rates: &FaultRates) -> Self {
+        let mut rng = SimRng::new(seed, "sim-faults");
+        let mut faults = Vec::new();
+        let replicas = rates.replicas.max(1) as u64;
+        let horizon_ms = rates.horizon_ms;
+        let app = |rng: &mut SimRng| format!("app-{}", rng.range_inclusive(1, replicas));
+        let service = |rng: &mut SimRng| {
+            if rng.chance(0.5) {
+                Service::Stripe
+            } else {
+                Service::Clerk
+            }
+        };
+        let kinds: [(f64, u8); 14] = [
+            (rates.latency, 0),
+            (rates.loss, 1),
+            (rates.partition, 2),
+            (rates.crash, 3),
+            (rates.stripe_5xx, 4),
+            (rates.stripe_429, 5),
+            (rates.clerk_5xx, 6),
+            (rates.clerk_429, 7),
+            (rates.drop_response, 8),
+            (rates.db_connection_drop, 9),
+            (rates.webhook_duplicate, 10),
+            (rates.webhook_reorder, 11),
+            (rates.webhook_delay, 12),
+            (rates.webhook_before_response, 13),
+        ];
+        for (rate, kind) in kinds {
+            if !rng.chance(rate) {
+                continue;
+            }
+            let at_ms = rng.range_inclusive(0, horizon_ms);
+            let count = rng.range_inclusive(1, 3) as u32;
+            let fault = match kind {
+                0 => Fault::Latency {
+                    min_ms: 1,
+                    max_ms: rng.range_inclusive(1, 200),
+                },
+                1 => Fault::Loss {
+                    rate: rng.range_inclusive(1, 20) as f64 / 1000.0,
+                },
+                2 => Fault::Partition {
+                    a: app(&mut rng),
+                    b: ["postgres", "stripe", "clerk"][rng.index(3)].to_string(),
+                    heal_after_ms: rng.range_inclusive(50, 2_000),
+                },
+                3 => Fault::Crash {
+                    host: app(&mut rng),
+                    restart_after_ms: rng.range_inclusive(10, 500),
+                },
+                4..=7 => Fault::ServiceError {
+                    service: if kind < 6 { Service::Stripe } else { Service::Clerk },
+                    status: if kind % 2 == 0 { 500 } else { 429 },
+                    count,
+                    path_prefix: String::new(),
+                },
+                8 => Fault::DropResponse {
+                    service: service(&mut rng),
+                    count: 1,
+                    path_prefix: String::new(),
+                },
+                9 => Fault::DbConnectionDrop { host: app(&mut rng) },
+                10 => Fault::WebhookDuplicate {
+                    service: service(&mut rng),
+                    count,
+                },
+                11 => Fault::WebhookReorder {
+                    service: service(&mut rng),
+                    count,
+                },
+                12 => Fault::WebhookDelay {
+                    service: service(&mut rng),
+                    count,
+                    delay_ms: rng.range_inclusive(10, 60_000),
+                },
+                _ => Fault::WebhookBeforeResponse {
+                    service: service(&mut rng),
+                    count,
+                },
+            };
+            faults.push(TimedFault { at_ms, fault });
+        }
+        Self { faults }
+    }
+
+    /// The faults sorted by time (stable: ties keep list order).
+    pub fn sorted(&self) -> Vec<TimedFault> {
+        let mut faults = self.faults.clone();
+        faults.sort_by_key(|f| f.at_ms);
+        faults
+    }
+
+    /// The plans with one fault removed each: the shrinker's candidates.
+    pub fn shrink_candidates(&self) -> Vec<FaultPlan> {
+        (0..self.faults.len())
+            .map(|skip| FaultPlan {
+                faults: self
+                    .faults
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != skip)
+                    .map(|(_, f)| f.clone())
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Checks bounds: at most [`MAX_FAULTS`], rates in `[0, 1]`, statuses 500/429, known hosts.
+    pub fn validate(&self, replicas: usize) -> Result<(), String> {
+        if self.faults.len() > MAX_FAULTS {
+            return Err(format!(
+                "fault plan has {} faults, more than {MAX_FAULTS} (hint: split the scenario)",
+                self.faults.len()
+            ));
+        }
+        let known = |host: &str| {
+            matches!(host, "stripe" | "clerk" | "postgres" | "stripe-webhooks" | "svix")
+                || host
+                    .strip_prefix("app-")
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .is_some_and(|n| (1..=replicas).contains(&n))
+        };
+        for timed in &self.faults {
+            match &timed.fault {
+                Fault::Loss { rate } if !(0.0..=1.0).contains(rate) => {
+                    return Err(format!("loss rate {rate} is not in [0, 1]"));
+                }
+                Fault::Latency { min_ms, max_ms } if max_ms < min_ms => {
+                    return Err(format!("latency max {max_ms} ms < min {min_ms} ms"));
+                }
+                Fault::Partition { a, b, .. } if !known(a) || !known(b) => {
+                    return Err(format!(
+                        "partition between unknown hosts {a} / {b} (hint: hosts are stripe, clerk, postgres, app-1..app-{replicas})"
+                    ));
+                }
+                Fault::Crash { host, .. } | Fault::DbConnectionDrop { host }
+                    if !host.starts_with("app-") || !known(host) =>
+                {
+                    return Err(format!(
+                        "fault targets {host}, which is not an app replica (hint: app-1..app-{replicas})"
+                    ));
+                }
+                Fault::ServiceError { status, .. } if *status != 500 && *status != 429 => {
+                    return Err(format!("service error status {status} (hint: use 500 or 429)"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::Latency { min_ms, max_ms } => write!(f, "latency {min_ms}..{max_ms} ms"),
+            Fault::Loss { rate } => write!(f, "message loss {rate}"),
+            Fault::Partition { a, b, heal_after_ms } => {
+                write!(f, "partition {a} <-> {b} for {heal_after_ms} ms")
+            }
+            Fault::Crash {
+                host,
+                restart_after_ms,
+            } => write!(f, "crash {host}, restart after {restart_after_ms} ms"),
+            Fault::ServiceError {
+                service,
+                status,
+                count,
+                path_prefix,
+            } => write!(
+                f,
+                "{} {status} on next {count} requests {path_prefix}",
+                service.host()
+            ),
+            Fault::DropResponse {
+                service,
+                count,
+                path_prefix,
+            } => write!(
+                f,
+                "{} commits then drops next {count} responses {path_prefix}",
+                service.host()
+            ),
+            Fault::DbConnectionDrop { host } => write!(f, "kill DB connections of {host}"),
+            Fault::WebhookDuplicate { service, count } => {
+                write!(f, "{} webhooks: duplicate next {count}", service.host())
+            }
+            Fault::WebhookReorder { service, count } => {
+                write!(f, "{} webhooks: reorder next {count}", service.host())
+            }
+            Fault::WebhookDelay {
+                service,
+                count,
+                delay_ms,
+            } => write!(
+                f,
+                "{} webhooks: delay next {count} by {delay_ms} ms",
+                service.host()
+            ),
+            Fault::WebhookBeforeResponse { service, count } => write!(
+                f,
+                "{} webhooks: next {count} delivered before the API response",
+                service.host()
+            ),
+            Fault::TimeJump { hours } => write!(f, "service clocks jump {hours} h forward"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generate_is_deterministic_and_shrinkable() {
+        let rates = FaultRates::uniform(0.5, 2_000, 2);
+        let a = FaultPlan::generate(7, &rates);
+        assert_eq!(a, FaultPlan::generate(7, &rates));
+        assert!(a.validate(2).is_ok());
+        let differs = (0..20).any(|s| FaultPlan::generate(s, &rates) != a);
+        assert!(differs);
+        for candidate in a.shrink_candidates() {
+            assert_eq!(candidate.faults.len() + 1, a.faults.len());
+            assert!(candidate.validate(2).is_ok());
+        }
+        let json = serde_json::to_string(&a).unwrap_or_default();
+        let back: FaultPlan = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(back, a);
+    }
+
+    #[test]
+    fn validate_rejects_unknown_hosts() {
+        let plan = FaultPlan::new(vec![TimedFault {
+            at_ms: 0,
+            fault: Fault::Crash {
+                host: "app-9".into(),
+                restart_after_ms: 1,
+            },
+        }]);
+        let err = plan.validate(2).err().unwrap_or_default();
+        assert!(err.contains("hint"), "{err}");
+    }
+}

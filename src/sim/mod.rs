@@ -1,0 +1,10 @@
+//! The simulated world on turmoil: hosts, HTTP transport, DB protocol, webhooks, faults, trace.
+
+pub mod dbhost;
+pub mod faults;
+pub mod net;
+pub mod trace;
+pub mod world;
+
+#[cfg(test)]
+mod tests;
