@@ -3,8 +3,9 @@
 //! Each case is a list of steps for 2–3 sessions (one real connection per session). A step
 //! is issued on the model ([`Database::execute`]; a `Step::Blocked` statement is parked and
 //! re-submitted after every later step, in the order the sessions blocked) and on the real
-//! server (issued on the session's connection; if it has not answered within `BLOCK_MS` it
-//! is recorded as blocked and its future kept pending until a later step releases it).
+//! server (issued on the session's connection; if it has not answered and the server shows
+//! its backend waiting on a lock for `BLOCK_MS`, it is recorded as blocked and its future
+//! kept pending until a later step releases it).
 //! Compared per step: the issued statement's outcome (rows as a sorted multiset, affected
 //! count, or SQLSTATE plus the constraint of a `23505`) or "blocked"; which parked statements
 //! finished and with what; at the end, which sessions are still blocked and the committed
@@ -12,7 +13,9 @@
 //!
 //! Timing: the model's trace tells the real run how long to wait. A step the model says
 //! finishes gets `DONE_MS` to answer (a real statement that is in fact blocked shows as
-//! "blocked" after that); a step the model says blocks gets `BLOCK_MS`; parked statements the
+//! "blocked" after that); a step the model says blocks must be seen in `pg_stat_activity`
+//! waiting on a lock for `BLOCK_MS` before the next step is issued, so the order of a lock
+//! queue follows the case, not the machine's load; parked statements the
 //! model says stay parked get `STRAY_MS` to prove otherwise (a late answer still shows up as
 //! a disagreement at a later step). Cases run concurrently on separate schemas; advisory lock
 //! keys (database-wide) are offset per case.
@@ -39,7 +42,8 @@ use racehound::pg::{connect_raw, create_table_sql, drop_schema, execute_on, inst
 use racehound::rng::SimRng;
 use tokio::sync::{mpsc, oneshot};
 
-/// How long a real statement the model says blocks gets before it is recorded as blocked.
+/// How long a real statement the model says blocks must wait on a lock before it is recorded
+/// as blocked (so a late answer, e.g. a deadlock check, still shows).
 const BLOCK_MS: u64 = 200;
 /// How long a real statement the model says finishes gets to answer.
 const DONE_MS: u64 = 3_000;
@@ -319,6 +323,44 @@ async fn run_real_and_compare(url: &str, schema: &str, case: &Case, model: &Trac
     result
 }
 
+/// Waits for a statement the model says blocks: its answer (`Some`), or `None` once the
+/// server shows its backend waiting on a lock for `BLOCK_MS` in a row (or after `DONE_MS`).
+///
+/// A fixed wait is not enough on a loaded machine: the statement may not have reached the
+/// server's lock queue yet when the next session's statement is issued, and the queue order
+/// (which the model checks) would then depend on scheduling rather than on the case.
+async fn wait_answer_or_lock_wait(
+    admin: &tokio_postgres::Client,
+    pid: i32,
+    rx: &mut oneshot::Receiver<Result<Outcome, DbError>>,
+) -> Result<Option<Result<Result<Outcome, DbError>, oneshot::error::RecvError>>, String> {
+    const POLL_MS: u64 = 5;
+    let mut waited_ms = 0;
+    let mut lock_wait_since_ms: Option<u64> = None;
+    while waited_ms < DONE_MS {
+        if let Ok(answer) = tokio::time::timeout(Duration::from_millis(POLL_MS), &mut *rx).await {
+            return Ok(Some(answer));
+        }
+        waited_ms += POLL_MS;
+        let row = admin
+            .query_one(
+                "SELECT coalesce(wait_event_type, '') FROM pg_stat_activity WHERE pid = $1",
+                &[&pid],
+            )
+            .await
+            .map_err(|e| map_error(&e).to_string())?;
+        if row.get::<_, String>(0) == "Lock" {
+            let since = *lock_wait_since_ms.get_or_insert(waited_ms);
+            if waited_ms - since >= BLOCK_MS {
+                return Ok(None);
+            }
+        } else {
+            lock_wait_since_ms = None;
+        }
+    }
+    Ok(None)
+}
+
 async fn compare_steps(
     admin: &tokio_postgres::Client,
     sessions: &mut [RealSession],
@@ -347,15 +389,19 @@ async fn compare_steps(
                     .and_then(|x| x.tx.clone())
                     .ok_or("session closed")?;
                 tx.send((stmt.clone(), reply)).await.map_err(|_| "worker gone")?;
-                let wait = if expected.issued.is_some() {
-                    DONE_MS
+                let pid = sessions.get(s).map(|x| x.pid).ok_or("session out of range")?;
+                let answer = if expected.issued.is_some() {
+                    match tokio::time::timeout(Duration::from_millis(DONE_MS), &mut rx).await {
+                        Ok(answer) => Some(answer),
+                        Err(_) => None,
+                    }
                 } else {
-                    BLOCK_MS
+                    wait_answer_or_lock_wait(admin, pid, &mut rx).await?
                 };
-                match tokio::time::timeout(Duration::from_millis(wait), &mut rx).await {
-                    Ok(Ok(result)) => Some(norm(&result)),
-                    Ok(Err(_)) => return Err("worker dropped the reply".into()),
-                    Err(_) => {
+                match answer {
+                    Some(Ok(result)) => Some(norm(&result)),
+                    Some(Err(_)) => return Err("worker dropped the reply".into()),
+                    None => {
                         pending.insert(s, rx);
                         None
                     }
