@@ -391,10 +391,9 @@ async fn compare_steps(
                 tx.send((stmt.clone(), reply)).await.map_err(|_| "worker gone")?;
                 let pid = sessions.get(s).map(|x| x.pid).ok_or("session out of range")?;
                 let answer = if expected.issued.is_some() {
-                    match tokio::time::timeout(Duration::from_millis(DONE_MS), &mut rx).await {
-                        Ok(answer) => Some(answer),
-                        Err(_) => None,
-                    }
+                    tokio::time::timeout(Duration::from_millis(DONE_MS), &mut rx)
+                        .await
+                        .ok()
                 } else {
                     wait_answer_or_lock_wait(admin, pid, &mut rx).await?
                 };
