@@ -293,14 +293,31 @@ fn new_env(shared: &Arc<Shared>, replica: &str) -> SimEnv {
     }
 }
 
+/// Runs a service's processing of a received request to its end on the service's host.
+///
+/// hyper drops the handler's future when the client's connection closes (a crashed replica,
+/// a client timeout), but a real server finishes what it received: a Stripe request in
+/// flight still commits and releases its idempotency key, a Clerk create still creates. So
+/// the processing runs in its own task and the handler only waits for it.
+async fn process_to_completion<F>(processing: F) -> Option<HttpResponse>
+where
+    F: std::future::Future<Output = HttpResponse> + Send + 'static,
+{
+    tokio::spawn(processing).await.ok()
+}
+
 async fn stripe_handler(shared: Arc<Shared>, request: HttpRequest) -> Option<HttpResponse> {
     let began = shared.stripe.lock().begin(shared.now(), &request);
     let response = match began {
         Began::Respond(response) => response,
         Began::InFlight(pending) => {
-            let processing = shared.draw(SERVICE_PROCESSING_MS.0, SERVICE_PROCESSING_MS.1);
-            tokio::time::sleep(Duration::from_millis(processing)).await;
-            shared.stripe.lock().finish(shared.now(), pending)
+            let shared = shared.clone();
+            process_to_completion(async move {
+                let processing = shared.draw(SERVICE_PROCESSING_MS.0, SERVICE_PROCESSING_MS.1);
+                tokio::time::sleep(Duration::from_millis(processing)).await;
+                shared.stripe.lock().finish(shared.now(), pending)
+            })
+            .await?
         }
     };
     if response.header(DROP_RESPONSE_HEADER).is_some() {
@@ -317,9 +334,16 @@ async fn stripe_handler(shared: Arc<Shared>, request: HttpRequest) -> Option<Htt
 }
 
 async fn clerk_handler(shared: Arc<Shared>, request: HttpRequest) -> Option<HttpResponse> {
-    let processing = shared.draw(SERVICE_PROCESSING_MS.0, SERVICE_PROCESSING_MS.1);
-    tokio::time::sleep(Duration::from_millis(processing)).await;
-    let response = shared.clerk.lock().handle(shared.now(), &request);
+    let response = {
+        let shared = shared.clone();
+        let request = request.clone();
+        process_to_completion(async move {
+            let processing = shared.draw(SERVICE_PROCESSING_MS.0, SERVICE_PROCESSING_MS.1);
+            tokio::time::sleep(Duration::from_millis(processing)).await;
+            shared.clerk.lock().handle(shared.now(), &request)
+        })
+        .await?
+    };
     if response.header(DROP_RESPONSE_HEADER).is_some() {
         shared.push(
             "clerk",
@@ -717,10 +741,17 @@ fn dispatch_new_events(shared: &Arc<Shared>) -> usize {
     found
 }
 
+/// Cron runs of `reconcile` at quiescence: the next run comes only if the last one failed.
+const RECONCILE_RUNS_MAX: u32 = 3;
+
 /// The dispatcher: delivers events until the world is quiet, runs reconcile, drains again.
+///
+/// Like a cron job that runs every few minutes, a reconcile that fails (no answer or not 2xx)
+/// is run again at the next quiet period, at most [`RECONCILE_RUNS_MAX`] times.
 async fn dispatcher(shared: Arc<Shared>) {
     let mut quiet_ticks = 0u32;
     let mut reconciled = false;
+    let mut reconcile_runs = 0u32;
     loop {
         let found = dispatch_new_events(&shared);
         let busy = found > 0
@@ -731,12 +762,14 @@ async fn dispatcher(shared: Arc<Shared>) {
             if reconciled {
                 return;
             }
-            reconciled = true;
+            reconcile_runs += 1;
             quiet_ticks = 0;
             let transport = traced(&shared, "cron", "app-1", SERVICE_TIMEOUT);
-            let _ = transport
+            let answer = transport
                 .send(HttpRequest::new(Method::Post, "/internal/reconcile"))
                 .await;
+            let succeeded = matches!(&answer, Ok(response) if response.status < 300);
+            reconciled = succeeded || reconcile_runs >= RECONCILE_RUNS_MAX;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }

@@ -51,6 +51,19 @@ pub fn customer_idempotency_key(tenant_id: i64) -> String {
     format!("customer:{tenant_id}")
 }
 
+/// The key for the `generation`-th creation attempt after `generation` saved 5xx answers.
+///
+/// Stripe saves a 5xx under its idempotency key and replays it for 24 h, so retrying a 5xx
+/// with the same key can never succeed. Every caller walks the same deterministic sequence
+/// (`customer:7`, `customer:7:1`, `customer:7:2`, …), moving on only past a 5xx: two callers
+/// still ask for the same creation, and a late caller replays the answer the first one got.
+pub fn customer_idempotency_key_generation(tenant_id: i64, generation: u32) -> String {
+    match generation {
+        0 => customer_idempotency_key(tenant_id),
+        n => format!("customer:{tenant_id}:{n}"),
+    }
+}
+
 /// Whether a Stripe error is worth retrying with the same idempotency key.
 pub fn stripe_error_is_transient(error: &StripeError) -> bool {
     match error {
@@ -60,7 +73,9 @@ pub fn stripe_error_is_transient(error: &StripeError) -> bool {
 }
 
 /// Creates (or gets back) the tenant's customer with the deterministic key, retrying
-/// transient failures with the *same* key.
+/// transient failures: with the *same* key after a timeout, 409 or 429 (nothing was saved, or
+/// the first request may have committed), with the *next* key of the sequence after a 5xx
+/// (which Stripe saved under the key and would replay).
 async fn create_customer_idempotently<E: Env>(
     env: &E,
     tenant_id: i64,
@@ -75,19 +90,21 @@ async fn create_customer_idempotently<E: Env>(
             ("user_id".to_string(), user_id.to_string()),
         ]),
     };
-    let key = customer_idempotency_key(tenant_id);
+    let mut generation = 0u32;
     let mut backoff = STRIPE_BACKOFF_FIRST;
     let mut last_error = None;
     for _attempt in 0..STRIPE_ATTEMPTS_MAX {
-        match env
-            .stripe()
-            .create_customer(params.clone(), Some(key.clone()))
-            .await
-        {
+        let key = customer_idempotency_key_generation(tenant_id, generation);
+        match env.stripe().create_customer(params.clone(), Some(key)).await {
             Ok(customer) => return Ok(customer.id),
             Err(error) if stripe_error_is_transient(&error) => {
+                let saved_5xx = matches!(error, StripeError::Api { status, .. } if status >= 500);
+                if saved_5xx {
+                    generation += 1;
+                }
                 env.note(&format!(
-                    "transient Stripe error, retrying with the same key: {error}"
+                    "transient Stripe error, retrying with {} key: {error}",
+                    if saved_5xx { "the next" } else { "the same" }
                 ));
                 last_error = Some(error);
                 env.sleep(backoff).await;
@@ -143,16 +160,20 @@ pub async fn ensure_stripe_customer<E: Env>(env: &E, user_id: &str) -> Result<St
     }
 }
 
-/// The periodic repair sweep: adopt or delete customers left behind by crashes.
+/// The periodic repair sweep: adopt or delete customers left behind by crashes, and finish
+/// signups that failed before their customer was created.
 ///
 /// For each tenant, lists the customers with its email (the strongly consistent endpoint)
 /// and keeps the ones whose `metadata.tenant_id` names it: if the tenant has no stored
 /// customer, the oldest is adopted with the same compare-and-set; every other one is deleted.
+/// A tenant whose owner has a profile (signed up) but no customer at all gets one through
+/// [`ensure_stripe_customer`], the only creation path.
 pub async fn reconcile<E: Env>(env: &E) -> Result<serde_json::Value, AppFailure> {
     let mut conn = env.db().connect().await?;
     let tenants = conn.execute(Stmt::select("tenants")).await?;
     let mut adopted = 0u32;
     let mut deleted = 0u32;
+    let mut created = 0u32;
     for row in &tenants.rows {
         let Some(tenant) = super::strategies::common::Tenant::from_row(row) else {
             continue;
@@ -169,6 +190,13 @@ pub async fn reconcile<E: Env>(env: &E) -> Result<serde_json::Value, AppFailure>
             Some(stored) => stored,
             None => {
                 let Some(oldest) = mine.first().cloned() else {
+                    if let Some(owner) = signed_up_owner(&mut conn, tenant.id).await? {
+                        env.note(&format!(
+                            "reconcile: signed-up user {owner} has no customer; creating it"
+                        ));
+                        ensure_stripe_customer(env, &owner).await?;
+                        created += 1;
+                    }
                     continue;
                 };
                 conn.execute(
@@ -201,7 +229,23 @@ pub async fn reconcile<E: Env>(env: &E) -> Result<serde_json::Value, AppFailure>
             deleted += 1;
         }
     }
-    Ok(serde_json::json!({ "adopted": adopted, "deleted": deleted }))
+    Ok(serde_json::json!({ "adopted": adopted, "deleted": deleted, "created": created }))
+}
+
+/// The owner of the tenant, if they signed up (have a `profiles` row).
+async fn signed_up_owner<C: DbConn>(conn: &mut C, tenant_id: i64) -> Result<Option<String>, AppFailure> {
+    let tenant = conn.execute(Stmt::select("tenants").eq("id", tenant_id)).await?;
+    let Some(owner) = tenant
+        .rows
+        .first()
+        .and_then(|row| super::strategies::common::text_col(row, "owner_user_id"))
+    else {
+        return Ok(None);
+    };
+    let profile = conn
+        .execute(Stmt::select("profiles").eq("user_id", owner.as_str()))
+        .await?;
+    Ok((!profile.rows.is_empty()).then_some(owner))
 }
 
 use super::strategies::common::Tenant;
