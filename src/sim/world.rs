@@ -97,6 +97,25 @@ struct WorldClock {
     offset_ms: Arc<AtomicU64>,
 }
 
+impl WorldClock {
+    /// Time on a retry schedule's scale since `since` (a [`WorldClock::schedule_mark`]):
+    /// simulated time counts `RETRY_TIME_COMPRESSION` times over, a time-jump fault as itself.
+    fn schedule_elapsed(&self, since: (Duration, u64)) -> Duration {
+        let (elapsed_then, offset_then_ms) = since;
+        let (elapsed_now, offset_now_ms) = self.schedule_mark();
+        elapsed_now.saturating_sub(elapsed_then).saturating_mul(RETRY_TIME_COMPRESSION)
+            + Duration::from_millis(offset_now_ms.saturating_sub(offset_then_ms))
+    }
+
+    /// Simulated elapsed time and the time-jump offset now, to measure a schedule from.
+    fn schedule_mark(&self) -> (Duration, u64) {
+        (
+            turmoil::sim_elapsed().unwrap_or_default(),
+            self.offset_ms.load(Ordering::SeqCst),
+        )
+    }
+}
+
 impl Clock for WorldClock {
     fn now(&self) -> SimTime {
         let elapsed = turmoil::sim_elapsed().unwrap_or_default();
@@ -538,7 +557,7 @@ async fn deliver(
     payload: Vec<u8>,
 ) {
     let dispatcher = "webhooks";
-    let start = shared.now();
+    let start = shared.clock.schedule_mark();
     let mut attempt: u32 = 0;
     loop {
         attempt += 1;
@@ -614,10 +633,7 @@ async fn deliver(
         let next = match service {
             Service::Stripe => crate::fakes::stripe::webhook::next_retry_delay(
                 attempt,
-                shared
-                    .now()
-                    .saturating_since(start)
-                    .saturating_mul(RETRY_TIME_COMPRESSION),
+                shared.clock.schedule_elapsed(start),
             ),
             Service::Clerk => crate::fakes::clerk::svix::attempt_delay(attempt as usize),
         };
