@@ -98,13 +98,14 @@ struct WorldClock {
 }
 
 impl WorldClock {
-    /// Time on a retry schedule's scale since `since` (a [`WorldClock::schedule_mark`]):
-    /// simulated time counts `RETRY_TIME_COMPRESSION` times over, a time-jump fault as itself.
-    fn schedule_elapsed(&self, since: (Duration, u64)) -> Duration {
+    /// Simulated time and time-jump time passed since `since` (a [`WorldClock::schedule_mark`]).
+    fn passed_since(&self, since: (Duration, u64)) -> (Duration, Duration) {
         let (elapsed_then, offset_then_ms) = since;
         let (elapsed_now, offset_now_ms) = self.schedule_mark();
-        elapsed_now.saturating_sub(elapsed_then).saturating_mul(RETRY_TIME_COMPRESSION)
-            + Duration::from_millis(offset_now_ms.saturating_sub(offset_then_ms))
+        (
+            elapsed_now.saturating_sub(elapsed_then),
+            Duration::from_millis(offset_now_ms.saturating_sub(offset_then_ms)),
+        )
     }
 
     /// Simulated elapsed time and the time-jump offset now, to measure a schedule from.
@@ -557,10 +558,13 @@ async fn deliver(
     payload: Vec<u8>,
 ) {
     let dispatcher = "webhooks";
-    let start = shared.clock.schedule_mark();
+    // Time since the first attempt on the real schedule's scale: attempts (and their
+    // timeouts) and time jumps count as they pass, the compressed waits count uncompressed.
+    let mut since_first_attempt = Duration::ZERO;
     let mut attempt: u32 = 0;
     loop {
         attempt += 1;
+        let attempt_mark = shared.clock.schedule_mark();
         let replica = shared.pick_replica();
         let now = shared.now();
         let request = match service {
@@ -631,15 +635,19 @@ async fn deliver(
             return;
         }
         let next = match service {
-            Service::Stripe => crate::fakes::stripe::webhook::next_retry_delay(
-                attempt,
-                shared.clock.schedule_elapsed(start),
-            ),
+            Service::Stripe => {
+                let (sim, jumped) = shared.clock.passed_since(attempt_mark);
+                since_first_attempt += sim + jumped;
+                crate::fakes::stripe::webhook::next_retry_delay(attempt, since_first_attempt)
+            }
             Service::Clerk => crate::fakes::clerk::svix::attempt_delay(attempt as usize),
         };
         match next {
             Some(delay) => {
-                tokio::time::sleep((delay / RETRY_TIME_COMPRESSION).max(Duration::from_millis(1))).await
+                let wait_mark = shared.clock.schedule_mark();
+                tokio::time::sleep((delay / RETRY_TIME_COMPRESSION).max(Duration::from_millis(1))).await;
+                let (_, jumped) = shared.clock.passed_since(wait_mark);
+                since_first_attempt += delay + jumped;
             }
             None => {
                 if let Some(entry) = shared.deliveries.lock().get_mut(&(service, event_id.clone())) {
