@@ -339,19 +339,21 @@ impl std::fmt::Display for Report {
             failure.shrink_runs
         )?;
         writeln!(f, "  replay token: {}", failure.token)?;
-        writeln!(
-            f,
-            "  in a test:    racehound::replay(\"{}\", <your strategy>) reruns it exactly",
-            failure.token
-        )?;
-        writeln!(
-            f,
-            "  explain:      racehound explain {}   (catalogue strategies; yours is explained below)",
-            failure.token
-        )?;
+        writeln!(f, "  explain:      racehound explain {}", failure.token)?;
+        if crate::app::strategies::registry::by_id(&v.strategy).is_none() {
+            writeln!(
+                f,
+                "                (`{}` is not in racehound's catalogue, so the CLI cannot run it: the \
+                 explanation is below, and `racehound::replay(token, <your strategy>)` reruns it in a test)",
+                v.strategy
+            )?;
+        }
         if let Some(c) = &self.counterexample {
             writeln!(f, "\n{}", c.explain())?;
         }
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
