@@ -343,6 +343,7 @@ fn explorer() -> Explorer {
 }
 
 fn main() {
+    println!("{}", explorer().explore(&double_click(), AcmeCheckout));
     let report = explorer().explore(&coupon_race(), AcmeCheckout);
     println!("{report}");
     let fixed = explorer().explore(&coupon_race(), AcmeCheckoutFixed);
@@ -378,8 +379,8 @@ mod tests {
         );
         assert_eq!(counterexample.input.replicas, 1);
         // Two different keys went to Stripe: that is the bug.
-        let keys: Vec<&str> = counterexample
-            .trace_text()
+        let trace = counterexample.trace_text();
+        let keys: Vec<&str> = trace
             .lines()
             .filter(|l| l.contains("POST /v1/customers"))
             .filter_map(|l| l.split("Idempotency-Key: ").nth(1))

@@ -12,7 +12,7 @@
 //!
 //! Write your route against racehound's [`StripeApi`], [`Db`] and [`Env`] traits by
 //! implementing [`AppLogic`] (the built-in strategies and [`app::reference`] do the same),
-//! describe the race with [`Scenario::builder`], and [`explore`] it:
+//! describe the race with [`Scenario::builder`], and [`explore()`] it:
 //!
 //! ```
 //! use std::collections::BTreeMap;

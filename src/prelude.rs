@@ -3,7 +3,7 @@
 //! The traits to implement ([`AppLogic`]) and call ([`Env`], [`StripeApi`], [`ClerkApi`],
 //! [`Db`], [`DbConn`]), the values they take and return, the scenario builder, the explorer
 //! and its report, and the oracle's types for custom invariants. The functions
-//! [`explore`](crate::explore), [`check`](crate::check) and [`replay`](crate::replay) are
+//! [`explore`](crate::explore()), [`check`](crate::check()) and [`replay`](crate::replay()) are
 //! called by path (`racehound::explore(…)`) and are not in the prelude.
 
 pub use crate::app::api::{
