@@ -55,7 +55,7 @@ pub fn run_input(input: &RunInput) -> Result<RunOutcome, String> {
 pub fn unknown_strategy(id: &str) -> String {
     format!(
         "unknown strategy `{id}`: it is not in racehound's catalogue (hint: if `{id}` is your own \
-         `AppLogic`, replay the token where its code is, e.g. `racehound::replay(token, &YourStrategy)` \
+         `AppLogic`, replay the token where its code is, e.g. `racehound::replay(token, YourStrategy)` \
          in a test; `racehound list` shows the catalogue)"
     )
 }

@@ -204,7 +204,7 @@ fn the_cli_path_explains_a_token_of_a_user_strategy() {
     let err = crate::explore::replay(&token::encode(&input)).unwrap_err();
     assert!(err.contains("unknown strategy `acme.checkout`"), "{err}");
     assert!(err.contains("not in racehound's catalogue"), "{err}");
-    assert!(err.contains("racehound::replay(token, &YourStrategy)"), "{err}");
+    assert!(err.contains("racehound::replay(token, YourStrategy)"), "{err}");
 }
 
 #[test]
