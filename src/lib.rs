@@ -2,7 +2,121 @@
 //! checkout, coupon and webhook races that duplicate Stripe customers and Clerk
 //! organizations.
 //!
-//! See `README.md` for the two commands to start with and `ARCHITECTURE.md` for the map.
+//! racehound plays your app's flow code — several browser tabs, several app replicas — against
+//! a fake Stripe, a fake Clerk and a simulated PostgreSQL inside one deterministic world, over a
+//! network that delays, drops and repeats things. An oracle checks after every state change
+//! that nothing is duplicated, orphaned or lost. A failing seed is shrunk to the smallest run
+//! that still fails and printed with a replay token that reproduces it exactly.
+//!
+//! # Quick start: test your own checkout in a `#[test]`
+//!
+//! Write your route against racehound's [`StripeApi`], [`Db`] and [`Env`] traits by
+//! implementing [`AppLogic`] (the built-in strategies and [`app::reference`] do the same),
+//! describe the race with [`Scenario::builder`], and [`explore()`] it:
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use racehound::prelude::*;
+//! use racehound::serde_json::json;
+//!
+//! /// Our checkout route: reuse the user's Stripe customer, or create one and store it.
+//! struct MyCheckout;
+//!
+//! impl AppLogic for MyCheckout {
+//!     fn id(&self) -> &str {
+//!         "acme.checkout"
+//!     }
+//!
+//!     fn schema(&self) -> Vec<TableSchema> {
+//!         vec![TableSchema::new("accounts")
+//!             .column("user_id", ColumnType::Text)
+//!             .nullable("stripe_customer_id", ColumnType::Text)
+//!             .primary_key(&["user_id"])]
+//!     }
+//!
+//!     fn seed_rows(&self, users: &[UserSpec]) -> Vec<Stmt> {
+//!         users
+//!             .iter()
+//!             .map(|u| Stmt::insert("accounts", &[("user_id", u.user_id.as_str().into())]))
+//!             .collect()
+//!     }
+//!
+//!     async fn handle<E: Env>(&self, env: &E, call: AppCall) -> AppReply {
+//!         let (AppCall::Checkout { user_id, .. } | AppCall::ApplyCoupon { user_id, .. }) = call else {
+//!             return AppReply::ok(json!({ "ignored": true })); // webhooks, reconcile
+//!         };
+//!         let Ok(mut db) = env.db().connect().await else { return AppReply::error(503, "db") };
+//!         let Ok(row) = db.execute(Stmt::select("accounts").eq("user_id", user_id.as_str())).await else {
+//!             return AppReply::error(500, "select");
+//!         };
+//!         if let Some(id) = row.first("stripe_customer_id").and_then(Value::as_text) {
+//!             return AppReply::ok(json!({ "customer": id }));
+//!         }
+//!         let params = CustomerCreate {
+//!             metadata: BTreeMap::from([("user_id".to_string(), user_id.clone())]),
+//!             ..Default::default()
+//!         };
+//!         let Ok(customer) = env.stripe().create_customer(params, None).await else {
+//!             return AppReply::error(502, "stripe");
+//!         };
+//!         let store = Stmt::update("accounts", &[("stripe_customer_id", customer.id.as_str().into())])
+//!             .eq("user_id", user_id.as_str());
+//!         match db.execute(store).await {
+//!             Ok(_) => AppReply::ok(json!({ "customer": customer.id })),
+//!             Err(e) => AppReply::error(500, e.to_string()),
+//!         }
+//!     }
+//! }
+//!
+//! // The checkout page fetches a session on mount, and again when a coupon is typed.
+//! let scenario = Scenario::builder("acme.coupon_race")
+//!     .replicas(2)
+//!     .actor(1, [
+//!         Step::new(Flow::Checkout),
+//!         Step::new(Flow::ApplyCoupon).coupon("SAVE20").at_ms(0, 100),
+//!     ])
+//!     .seeds(50)
+//!     .build();
+//!
+//! let report = racehound::explore(&scenario, MyCheckout);
+//! // In your test you would write `report.assert_pass()` (or `racehound::check(&scenario, MyCheckout)`)
+//! // and get the message below as the test failure. This check-then-create does race:
+//! let counterexample = report.assert_fails("no_duplicate_customers");
+//! println!("{report}"); // the violation, the replay token, the shrunk trace, the Mermaid diagram
+//! assert!(counterexample.token.starts_with("rh1_"));
+//! assert!(counterexample.mermaid().starts_with("sequenceDiagram"));
+//!
+//! // The token reruns exactly that run, with your code:
+//! let again = racehound::replay(&counterexample.token, MyCheckout).unwrap();
+//! assert!(again.breaks("no_duplicate_customers"));
+//! ```
+//!
+//! # What else you can do
+//!
+//! - **Your own invariants**: a plain `fn(&WorldView) -> Vec<Violation>` over the snapshot of
+//!   Stripe, Clerk and the database, checked after every change ([`Invariant::always`]) or once
+//!   the world is quiet ([`Invariant::at_quiescence`]); add it with [`Explorer::invariant`].
+//! - **More seeds, more threads**: [`Explorer::seeds`], [`Explorer::jobs`], or the
+//!   `RACEHOUND_SEEDS` environment variable (like `PROPTEST_CASES`). The verdict does not
+//!   depend on the number of threads.
+//! - **Faults**: [`ScenarioBuilder::fault_rate`] (a seeded fault per run with some
+//!   probability) and [`ScenarioBuilder::fault`] (an explicit one) — crashes, partitions,
+//!   lost responses, 5xx/429, webhook duplicates and reorders, a 25 h clock jump.
+//! - **Scenario files**: [`Scenario::load`] reads the TOML format of `docs/scenarios.md`.
+//! - **Replays**: [`replay`] (or [`Explorer::replay`], with your invariants) reruns a token
+//!   with your strategy; `racehound replay` / `racehound explain` do it for catalogue strategies.
+//!   A token from another format version is refused with the version that made it.
+//!
+//! A complete example — a team's checkout with a subtle bug, the test that finds it, and the
+//! fixed version passing — is `examples/idempotency_key.rs` (`cargo test --examples`).
+//!
+//! # Stability
+//!
+//! The user API is what the crate root re-exports and [`prelude`] gathers; replay tokens carry
+//! [`TOKEN_FORMAT_VERSION`], pinned by a test. The modules (`app`, `explore`, `sim`, …) are
+//! public for the `racehound` binary, its tests and tools, and may change in any release.
+//!
+//! See `README.md` for the CLI and `ARCHITECTURE.md` for the map.
 
 pub mod app;
 #[cfg(not(racehound_loom))]
@@ -11,12 +125,16 @@ pub mod bench;
 pub mod explore;
 pub mod fakes;
 pub mod fuzzing;
+#[cfg(not(racehound_loom))]
+mod harness;
 pub mod http;
 pub mod ids;
 pub mod inproc;
 pub mod oracle;
 #[cfg(not(racehound_loom))]
 pub mod pg;
+#[cfg(not(racehound_loom))]
+pub mod prelude;
 #[cfg(not(racehound_loom))]
 pub mod report;
 pub mod rng;
@@ -28,3 +146,18 @@ pub mod setup;
 pub mod sim;
 pub mod sync;
 pub mod time;
+
+pub use app::api::{
+    AppCall, AppLogic, AppReply, ClerkApi, ClerkError, ColumnType, CustomerCreate, Db, DbConn, DbError, Env,
+    Outcome, Row, Stmt, StripeApi, StripeError, TableSchema, UserSpec, Value,
+};
+#[cfg(not(racehound_loom))]
+pub use explore::token::{TokenError, TOKEN_FORMAT_VERSION};
+#[cfg(not(racehound_loom))]
+pub use explore::verdict::{Failure, Found, Verdict};
+#[cfg(not(racehound_loom))]
+pub use harness::{check, explore, replay, Counterexample, Explorer, ReplayError, Report, SEEDS_ENV};
+pub use oracle::{Invariant, Phase, Violation, WorldView};
+pub use scenario::{FaultKind, Flow, PlannedFault, Scenario, ScenarioBuilder, Step};
+/// The JSON crate that [`AppReply`] bodies and event payloads use.
+pub use serde_json;

@@ -11,9 +11,11 @@ pub mod sweep;
 pub mod token;
 pub mod verdict;
 
+use crate::app::api::AppLogic;
 use crate::app::strategies::registry;
+use crate::oracle::{builtin_invariants, Invariant};
 use crate::scenario::Scenario;
-use crate::sim::world::{run, RunOutcome};
+use crate::sim::world::{run, run_checked, RunOutcome};
 use crate::sync::Arc;
 use input::{input_size, resolve, shrink_candidates, RunInput};
 use sweep::{sweep, RunReport, SweepConfig};
@@ -45,13 +47,17 @@ impl Default for ExploreOptions {
 
 /// Runs one input with the strategy it names.
 pub fn run_input(input: &RunInput) -> Result<RunOutcome, String> {
-    let strategy = registry::by_id(&input.strategy).ok_or_else(|| {
-        format!(
-            "unknown strategy `{}` (hint: `racehound list` shows the strategies this build knows)",
-            input.strategy
-        )
-    })?;
+    let strategy = registry::by_id(&input.strategy).ok_or_else(|| unknown_strategy(&input.strategy))?;
     Ok(run(input, Arc::new(strategy)))
+}
+
+/// The error for a strategy id this build's catalogue does not have.
+pub fn unknown_strategy(id: &str) -> String {
+    format!(
+        "unknown strategy `{id}`: it is not in racehound's catalogue (hint: if `{id}` is your own \
+         `AppLogic`, replay the token where its code is, e.g. `racehound::replay(token, YourStrategy)` \
+         in a test; `racehound list` shows the catalogue)"
+    )
 }
 
 /// What the sweep needs to know of an outcome.
@@ -64,25 +70,58 @@ pub fn report_of(outcome: &RunOutcome) -> RunReport {
     }
 }
 
-fn run_report(input: &RunInput) -> RunReport {
-    match run_input(input) {
-        Ok(outcome) => report_of(&outcome),
-        Err(why) => RunReport {
-            violations: vec![],
-            trace_hash: 0,
-            trace_len: 0,
-            sim_error: Some(why),
-        },
-    }
+/// What [`explore_app`] found: the verdict, and for a failure the shrunk run and its outcome.
+#[derive(Debug, Clone)]
+pub struct Explored {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The shrunk failing input and what it produced (`None` when every seed passed).
+    pub counterexample: Option<(RunInput, RunOutcome)>,
 }
 
-/// Explores one (scenario, strategy) pair; `on_run` is called after each run (progress).
+/// Explores one (scenario, catalogue strategy) pair; `on_run` is called after each run (progress).
 pub fn explore(
     scenario: &Scenario,
     strategy: &str,
     options: ExploreOptions,
     on_run: impl Fn() + Sync,
 ) -> Verdict {
+    match registry::by_id(strategy) {
+        Some(app) => explore_app(scenario, Arc::new(app), &builtin_invariants(), options, on_run).verdict,
+        None => {
+            let input = resolve(scenario, strategy, options.base_seed);
+            Verdict {
+                scenario: scenario.name.clone(),
+                strategy: strategy.to_string(),
+                found: Found::Fail(Box::new(Failure {
+                    seed: options.base_seed,
+                    seeds_tried: 1,
+                    invariant: "sim_error".to_string(),
+                    message: unknown_strategy(strategy),
+                    token: token::encode(&input),
+                    trace_len_original: 0,
+                    trace_len_shrunk: 0,
+                    input_size_original: input_size(&input),
+                    input_size_shrunk: input_size(&input),
+                    shrink_runs: 0,
+                })),
+                expected: scenario.expect.get(strategy).cloned(),
+            }
+        }
+    }
+}
+
+/// Explores one (scenario, strategy) pair for any [`AppLogic`], checking `invariants`: sweeps
+/// seeds until one fails, shrinks it, and keeps the shrunk run's outcome.
+pub fn explore_app<A: AppLogic>(
+    scenario: &Scenario,
+    app: Arc<A>,
+    invariants: &[Invariant],
+    options: ExploreOptions,
+    on_run: impl Fn() + Sync,
+) -> Explored {
+    let strategy = app.id().to_string();
+    let run_one = |input: &RunInput| run_checked(input, app.clone(), invariants);
     let seeds = options.seeds.unwrap_or(scenario.seeds);
     let result = sweep(
         SweepConfig {
@@ -90,12 +129,12 @@ pub fn explore(
             seeds,
             jobs: options.jobs,
         },
-        |seed| resolve(scenario, strategy, seed),
-        run_report,
+        |seed| resolve(scenario, &strategy, seed),
+        |input| report_of(&run_one(input)),
         &on_run,
     );
-    let found = match result.first_failure {
-        None => Found::Pass { seeds: result.runs },
+    let (found, counterexample) = match result.first_failure {
+        None => (Found::Pass { seeds: result.runs }, None),
         Some((seed, input, report)) => {
             let invariant = report.failure_name().unwrap_or_default();
             let message = report
@@ -105,37 +144,41 @@ pub fn explore(
                 .or(report.sim_error.clone())
                 .unwrap_or_default();
             let shrink = options.shrink.unwrap_or(scenario.shrink);
-            let (shrunk, shrink_runs, shrunk_len) = if shrink {
+            let (shrunk, shrink_runs) = if shrink {
                 let shrunk = shrink::shrink(
                     input.clone(),
                     scenario.shrink_runs_max as usize,
                     shrink_candidates,
-                    |c| run_report(c).failure_name().as_deref() == Some(invariant.as_str()),
+                    |c| report_of(&run_one(c)).failure_name().as_deref() == Some(invariant.as_str()),
                 );
-                let len = run_report(&shrunk.value).trace_len;
-                (shrunk.value, shrunk.runs, len)
+                (shrunk.value, shrunk.runs)
             } else {
-                (input.clone(), 0, report.trace_len)
+                (input.clone(), 0)
             };
-            Found::Fail(Box::new(Failure {
+            let outcome = run_one(&shrunk);
+            let failure = Failure {
                 seed,
                 seeds_tried: seed.wrapping_sub(options.base_seed) + 1,
                 invariant,
                 message,
                 token: token::encode(&shrunk),
                 trace_len_original: report.trace_len,
-                trace_len_shrunk: shrunk_len,
+                trace_len_shrunk: outcome.trace.events.len(),
                 input_size_original: input_size(&input),
                 input_size_shrunk: input_size(&shrunk),
                 shrink_runs,
-            }))
+            };
+            (Found::Fail(Box::new(failure)), Some((shrunk, outcome)))
         }
     };
-    Verdict {
-        scenario: scenario.name.clone(),
-        strategy: strategy.to_string(),
-        found,
-        expected: scenario.expect.get(strategy).cloned(),
+    Explored {
+        verdict: Verdict {
+            scenario: scenario.name.clone(),
+            expected: scenario.expect.get(&strategy).cloned(),
+            strategy,
+            found,
+        },
+        counterexample,
     }
 }
 

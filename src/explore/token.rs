@@ -35,8 +35,9 @@ impl std::fmt::Display for TokenError {
             ),
             TokenError::WrongVersion { found } => write!(
                 f,
-                "this replay token was made by token format v{found}, but this racehound reads v{TOKEN_FORMAT_VERSION} \
-                 (hint: replay it with the racehound version that printed it)"
+                "this replay token was made by token format v{found}, but this racehound ({}) reads v{TOKEN_FORMAT_VERSION} \
+                 (hint: replay it with the racehound version that printed it)",
+                env!("CARGO_PKG_VERSION")
             ),
             TokenError::Corrupt(why) => {
                 write!(f, "the replay token is damaged: {why} (hint: was it cut when copied?)")
@@ -113,5 +114,112 @@ mod tests {
             seed: 1,
         })[..10];
         assert!(matches!(decode::<Run>(truncated), Err(TokenError::Corrupt(_))));
+    }
+
+    use crate::explore::input::{ResolvedActor, ResolvedStep, RunInput};
+    use crate::sim::faults::{Fault, Service, TimedFault};
+
+    /// One token per format version this crate has written, oldest first. Changing how a
+    /// [`RunInput`] serialises changes the token: bump [`TOKEN_FORMAT_VERSION`] and append
+    /// the new golden token here; old entries stay and must be refused by version.
+    const GOLDEN: &[(u32, &str)] = &[(
+        1,
+        "rh1_eyJzY2VuYXJpbyI6ImdvbGRlbi5jb3Vwb25fcmFjZSIsInN0cmF0ZWd5IjoiY2hlY2tvdXQubmFpdmUiLCJzZWVkIjo0MiwidXNlcnMiOjIsInJlcGxpY2FzIjoyLCJsYXRlbmN5X21zIjpbMSw1MF0sImxvc3MiOjAuMCwiYWN0b3JzIjpbeyJ1c2VyIjoxLCJzdGVwcyI6W3siZmxvdyI6ImNoZWNrb3V0IiwiYXRfbXMiOjAsInJlcGxpY2EiOm51bGwsImNvdXBvbiI6bnVsbCwicGxhbiI6bnVsbCwiYXR0ZW1wdHMiOjMsInRpbWVvdXRfbXMiOjMwMDB9LHsiZmxvdyI6ImFwcGx5X2NvdXBvbiIsImF0X21zIjoxMTcsInJlcGxpY2EiOjEsImNvdXBvbiI6IlNBVkUyMCIsInBsYW4iOiJ0ZWFtIiwiYXR0ZW1wdHMiOjEsInRpbWVvdXRfbXMiOjEwMDAwfV19XSwiZmF1bHRzIjpbeyJhdF9tcyI6MzAsImZhdWx0Ijp7IkNyYXNoIjp7Imhvc3QiOiJhcHAtMiIsInJlc3RhcnRfYWZ0ZXJfbXMiOjIwMH19fSx7ImF0X21zIjo2MCwiZmF1bHQiOnsiU2VydmljZUVycm9yIjp7InNlcnZpY2UiOiJTdHJpcGUiLCJzdGF0dXMiOjQyOSwiY291bnQiOjIsInBhdGhfcHJlZml4IjoiL3YxL2N1c3RvbWVycyJ9fX1dfQ",
+    )];
+
+    fn golden_input() -> RunInput {
+        RunInput {
+            scenario: "golden.coupon_race".into(),
+            strategy: "checkout.naive".into(),
+            seed: 42,
+            users: 2,
+            replicas: 2,
+            latency_ms: (1, 50),
+            loss: 0.0,
+            actors: vec![ResolvedActor {
+                user: 1,
+                steps: vec![
+                    ResolvedStep {
+                        flow: "checkout".into(),
+                        at_ms: 0,
+                        replica: None,
+                        coupon: None,
+                        plan: None,
+                        attempts: 3,
+                        timeout_ms: 3_000,
+                    },
+                    ResolvedStep {
+                        flow: "apply_coupon".into(),
+                        at_ms: 117,
+                        replica: Some(1),
+                        coupon: Some("SAVE20".into()),
+                        plan: Some("team".into()),
+                        attempts: 1,
+                        timeout_ms: 10_000,
+                    },
+                ],
+            }],
+            faults: vec![
+                TimedFault {
+                    at_ms: 30,
+                    fault: Fault::Crash {
+                        host: "app-2".into(),
+                        restart_after_ms: 200,
+                    },
+                },
+                TimedFault {
+                    at_ms: 60,
+                    fault: Fault::ServiceError {
+                        service: Service::Stripe,
+                        status: 429,
+                        count: 2,
+                        path_prefix: "/v1/customers".into(),
+                    },
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn the_token_format_is_pinned_to_its_version() {
+        let (version, golden) = GOLDEN[GOLDEN.len() - 1];
+        assert_eq!(
+            version, TOKEN_FORMAT_VERSION,
+            "TOKEN_FORMAT_VERSION changed: append this build's golden token to GOLDEN"
+        );
+        assert_eq!(
+            encode(&golden_input()),
+            golden,
+            "the replay token format changed without a version bump: bump TOKEN_FORMAT_VERSION \
+             and append the new token to GOLDEN (old tokens must be refused, not misread)"
+        );
+        assert_eq!(decode::<RunInput>(golden), Ok(golden_input()));
+    }
+
+    #[test]
+    fn tokens_of_other_versions_name_the_version_that_made_them() {
+        let (_, current) = GOLDEN[GOLDEN.len() - 1];
+        let mut others: Vec<String> = GOLDEN[..GOLDEN.len() - 1]
+            .iter()
+            .map(|(_, t)| t.to_string())
+            .collect();
+        let payload = current.split_once('_').map(|(_, p)| p).unwrap_or_default();
+        others.push(format!("rh0_{payload}"));
+        others.push(format!("rh{}_{payload}", TOKEN_FORMAT_VERSION + 1));
+        for token in others {
+            let found: u32 = token[2..token.find('_').unwrap_or(2)].parse().expect("a version");
+            let err = decode::<RunInput>(&token).unwrap_err();
+            assert_eq!(err, TokenError::WrongVersion { found });
+            let message = err.to_string();
+            assert!(
+                message.contains(&format!("made by token format v{found}")),
+                "{message}"
+            );
+            assert!(
+                message.contains(&format!("reads v{TOKEN_FORMAT_VERSION}")),
+                "{message}"
+            );
+            assert!(message.contains(env!("CARGO_PKG_VERSION")), "{message}");
+        }
     }
 }

@@ -40,6 +40,40 @@ pub struct Invariant {
     pub check: fn(&WorldView) -> Vec<Violation>,
 }
 
+impl Invariant {
+    /// An invariant checked after every state change: a violation can never be repaired.
+    ///
+    /// `check` returns every violation it finds (empty when the invariant holds); a
+    /// violation whose `invariant` is empty is named after this invariant.
+    pub fn always(
+        name: &'static str,
+        description: &'static str,
+        check: fn(&WorldView) -> Vec<Violation>,
+    ) -> Self {
+        Self {
+            name,
+            phase: Phase::Always,
+            description,
+            check,
+        }
+    }
+
+    /// An invariant checked once the world is quiet (clients done, webhooks settled,
+    /// `reconcile` run): for states that are allowed while work is in flight.
+    pub fn at_quiescence(
+        name: &'static str,
+        description: &'static str,
+        check: fn(&WorldView) -> Vec<Violation>,
+    ) -> Self {
+        Self {
+            name,
+            phase: Phase::Quiescence,
+            description,
+            check,
+        }
+    }
+}
+
 impl std::fmt::Debug for Invariant {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Invariant")
@@ -60,6 +94,23 @@ pub struct Violation {
     pub message: String,
 }
 
+impl Violation {
+    /// A violation with this message; the invariant that returns it fills in its name.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            invariant: String::new(),
+            objects: Vec::new(),
+            message: message.into(),
+        }
+    }
+
+    /// The same violation naming the offending objects (customer, org, event or row ids).
+    pub fn objects<S: Into<String>>(mut self, ids: impl IntoIterator<Item = S>) -> Self {
+        self.objects = ids.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -77,7 +128,14 @@ pub fn check(invariants: &[Invariant], view: &WorldView, phase: Phase) -> Vec<Vi
     let mut found: Vec<Violation> = invariants
         .iter()
         .filter(|inv| inv.phase == Phase::Always || phase == Phase::Quiescence)
-        .flat_map(|inv| (inv.check)(view))
+        .flat_map(|inv| {
+            (inv.check)(view).into_iter().map(|mut v| {
+                if v.invariant.is_empty() {
+                    v.invariant = inv.name.to_string();
+                }
+                v
+            })
+        })
         .collect();
     found.sort();
     found.dedup();

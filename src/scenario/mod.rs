@@ -4,6 +4,7 @@
 //! points at the line and column and suggests the closest valid name. It never panics on
 //! any input.
 
+pub mod builder;
 pub mod file;
 pub mod load;
 
@@ -12,6 +13,7 @@ use std::ops::Range;
 
 use miette::{Diagnostic, NamedSource, SourceSpan};
 
+pub use builder::{FaultKind, Flow, ScenarioBuilder};
 pub use file::RangeMs;
 use file::ScenarioFile;
 

@@ -112,6 +112,8 @@ pub struct ServeArgs {
     /// Most open connections per service (more are closed at once).
     #[arg(long, default_value_t = 256)]
     pub max_connections: usize,
+    // The brackets are the `--help` text's notation, not intra-doc links.
+    #[allow(rustdoc::broken_intra_doc_links)]
     /// A fault rule: '[stripe|clerk] METHOD PATH_PREFIX KIND [COUNT]' (KIND: 500, 429,
     /// lock_timeout, drop_response, latency=MS); repeatable.
     #[arg(long = "fault")]

@@ -33,7 +33,7 @@ use crate::fakes::stripe::{Began, Stripe, DROP_RESPONSE_HEADER};
 use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::oracle::from_fakes::view_from_snapshots;
 use crate::oracle::{
-    builtin_invariants, check, DeliveryView, IdempotentResponseView, Phase, Violation, WorldView,
+    builtin_invariants, check, DeliveryView, IdempotentResponseView, Invariant, Phase, Violation, WorldView,
 };
 use crate::rng::SimRng;
 use crate::setup::{prepare, Prepared, COUPON_ID};
@@ -970,8 +970,13 @@ enum Pending {
     Heal(String, String),
 }
 
-/// Plays one run to quiescence.
+/// Plays one run to quiescence, checking the built-in invariants.
 pub fn run<A: AppLogic>(input: &RunInput, app: Arc<A>) -> RunOutcome {
+    run_checked(input, app, &builtin_invariants())
+}
+
+/// Plays one run to quiescence, checking `invariants` (each in its phase).
+pub fn run_checked<A: AppLogic>(input: &RunInput, app: Arc<A>, invariants: &[Invariant]) -> RunOutcome {
     let failed = |why: String| RunOutcome {
         trace: Trace::default(),
         trace_hash: 0,
@@ -1088,7 +1093,6 @@ pub fn run<A: AppLogic>(input: &RunInput, app: Arc<A>) -> RunOutcome {
     let mut next_fault = 0usize;
     let mut pending: Vec<(u64, Pending)> = Vec::new();
     let mut always_violations: Vec<(SimTime, Violation)> = Vec::new();
-    let invariants = builtin_invariants();
     let mut fingerprint = state_fingerprint(&shared);
     let mut sim_error = None;
     let mut steps = 0u64;
@@ -1137,7 +1141,7 @@ pub fn run<A: AppLogic>(input: &RunInput, app: Arc<A>) -> RunOutcome {
         if now_fingerprint != fingerprint {
             fingerprint = now_fingerprint;
             let view = current_view(&shared, input, &schema);
-            for violation in check(&invariants, &view, Phase::Always) {
+            for violation in check(invariants, &view, Phase::Always) {
                 if !always_violations
                     .iter()
                     .any(|(_, v)| v.invariant == violation.invariant)
@@ -1158,7 +1162,7 @@ pub fn run<A: AppLogic>(input: &RunInput, app: Arc<A>) -> RunOutcome {
     drop(sim);
     let view = current_view(&shared, input, &schema);
     let quiescence_violations = if sim_error.is_none() {
-        check(&invariants, &view, Phase::Quiescence)
+        check(invariants, &view, Phase::Quiescence)
     } else {
         Vec::new()
     };

@@ -1,0 +1,359 @@
+//! The library entry points: explore your own [`AppLogic`] in a scenario, get a [`Report`],
+//! turn it into a test failure, and replay a token.
+//!
+//! This is a thin layer over [`crate::explore`] (sweep, shrink, tokens) and
+//! [`crate::report`] (Mermaid): the exploration is the one the CLI runs.
+
+use crate::app::api::AppLogic;
+use crate::explore::input::RunInput;
+use crate::explore::token::{self, TokenError};
+use crate::explore::verdict::{Failure, Found, Verdict};
+use crate::explore::{explore_app, ExploreOptions};
+use crate::oracle::{builtin_invariants, Invariant, Violation};
+use crate::scenario::Scenario;
+use crate::sim::trace::Trace;
+use crate::sim::world::{run_checked, RunOutcome};
+use crate::sync::Arc;
+
+/// The environment variable that overrides the number of seeds (like `PROPTEST_CASES`).
+pub const SEEDS_ENV: &str = "RACEHOUND_SEEDS";
+
+/// Trace events shown in a failure message (the report itself keeps them all).
+pub const MESSAGE_EVENTS_MAX: usize = 400;
+
+/// How to explore: seeds, threads, shrinking, and the invariants checked.
+///
+/// `Explorer::new()` checks the built-in invariants with the scenario's budget on one thread;
+/// add your own with [`Explorer::invariant`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Explorer {
+    options: ExploreOptions,
+    invariants: Vec<Invariant>,
+}
+
+impl Default for Explorer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Explorer {
+    /// The defaults: the scenario's seeds (or `RACEHOUND_SEEDS`), seed 0 first, one thread,
+    /// shrinking as the scenario says, every built-in invariant.
+    pub fn new() -> Self {
+        Self {
+            options: ExploreOptions::default(),
+            invariants: builtin_invariants(),
+        }
+    }
+
+    /// Tries this many seeds instead of the scenario's budget.
+    pub fn seeds(mut self, seeds: u32) -> Self {
+        self.options.seeds = Some(seeds);
+        self
+    }
+
+    /// Starts the sweep at this seed.
+    pub fn base_seed(mut self, seed: u64) -> Self {
+        self.options.base_seed = seed;
+        self
+    }
+
+    /// Runs seeds on this many threads (the verdict does not depend on it).
+    pub fn jobs(mut self, jobs: usize) -> Self {
+        self.options.jobs = jobs.max(1);
+        self
+    }
+
+    /// Shrinks the first failure (or not), whatever the scenario says.
+    pub fn shrink(mut self, shrink: bool) -> Self {
+        self.options.shrink = Some(shrink);
+        self
+    }
+
+    /// Also checks `invariant` (see [`Invariant::always`] and [`Invariant::at_quiescence`]).
+    pub fn invariant(mut self, invariant: Invariant) -> Self {
+        self.invariants.push(invariant);
+        self
+    }
+
+    /// Checks only the invariants added with [`Explorer::invariant`], none of the built-in ones.
+    pub fn without_builtin_invariants(mut self) -> Self {
+        let builtin: Vec<&str> = builtin_invariants().iter().map(|i| i.name).collect();
+        self.invariants.retain(|i| !builtin.contains(&i.name));
+        self
+    }
+
+    /// The invariants this explorer checks, built-in ones first.
+    pub fn invariants(&self) -> &[Invariant] {
+        &self.invariants
+    }
+
+    fn effective_options(&self) -> ExploreOptions {
+        let mut options = self.options;
+        if options.seeds.is_none() {
+            options.seeds = std::env::var(SEEDS_ENV).ok().and_then(|v| v.trim().parse().ok());
+        }
+        options
+    }
+
+    /// Explores `scenario` with `app`: sweeps seeds until an invariant breaks, shrinks that
+    /// run and reports it with its replay token, trace and diagram.
+    pub fn explore<A: AppLogic>(&self, scenario: &Scenario, app: A) -> Report {
+        let explored = explore_app(
+            scenario,
+            Arc::new(app),
+            &self.invariants,
+            self.effective_options(),
+            || {},
+        );
+        Report {
+            verdict: explored.verdict,
+            counterexample: explored
+                .counterexample
+                .map(|(input, outcome)| Counterexample::new(input, outcome)),
+        }
+    }
+
+    /// Decodes `token` and runs it again with `app`, checking this explorer's invariants.
+    pub fn replay<A: AppLogic>(&self, token: &str, app: A) -> Result<Counterexample, ReplayError> {
+        let input: RunInput = token::decode(token).map_err(ReplayError::Token)?;
+        if input.strategy != app.id() {
+            return Err(ReplayError::OtherStrategy {
+                token_strategy: input.strategy,
+                given: app.id().to_string(),
+            });
+        }
+        let outcome = run_checked(&input, Arc::new(app), &self.invariants);
+        Ok(Counterexample::new(input, outcome))
+    }
+}
+
+/// Explores `scenario` with `app` under the defaults ([`Explorer::new`]).
+pub fn explore<A: AppLogic>(scenario: &Scenario, app: A) -> Report {
+    Explorer::new().explore(scenario, app)
+}
+
+/// Explores and panics with a readable failure (token, trace, diagram) unless every seed passes.
+#[track_caller]
+pub fn check<A: AppLogic>(scenario: &Scenario, app: A) {
+    explore(scenario, app).assert_pass();
+}
+
+/// Reruns a replay token with `app` (the strategy it was found with), checking the built-in
+/// invariants; use [`Explorer::replay`] to check your own too.
+pub fn replay<A: AppLogic>(token: &str, app: A) -> Result<Counterexample, ReplayError> {
+    Explorer::new().replay(token, app)
+}
+
+/// Why a token could not be replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayError {
+    /// The token is not readable by this version (see [`TokenError`]).
+    Token(TokenError),
+    /// The token was found with another strategy than the one given.
+    OtherStrategy {
+        /// The strategy id in the token.
+        token_strategy: String,
+        /// The id of the strategy passed to `replay`.
+        given: String,
+    },
+}
+
+impl std::fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplayError::Token(e) => e.fmt(f),
+            ReplayError::OtherStrategy { token_strategy, given } => write!(
+                f,
+                "this replay token was found with strategy `{token_strategy}`, but replay was given `{given}` \
+                 (hint: pass the strategy whose `id()` is `{token_strategy}`)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
+/// One run played out: its input, trace, and what the oracle said.
+#[derive(Debug, Clone)]
+pub struct Counterexample {
+    /// The run's complete input (shrunk, when it comes from exploration).
+    pub input: RunInput,
+    /// Its replay token.
+    pub token: String,
+    /// Every event of the run.
+    pub trace: Trace,
+    /// The broken invariants, first occurrence of each.
+    pub violations: Vec<Violation>,
+    /// The simulation itself failed (step limit, a panic in a host).
+    pub sim_error: Option<String>,
+}
+
+impl Counterexample {
+    fn new(input: RunInput, outcome: RunOutcome) -> Self {
+        Self {
+            token: token::encode(&input),
+            violations: outcome.violations(),
+            sim_error: outcome.sim_error,
+            trace: outcome.trace,
+            input,
+        }
+    }
+
+    /// Whether this run broke the invariant named `name`.
+    pub fn breaks(&self, name: &str) -> bool {
+        self.violations.iter().any(|v| v.invariant == name)
+    }
+
+    /// The trace, one event per line.
+    pub fn trace_text(&self) -> String {
+        self.trace.render_text()
+    }
+
+    /// The trace as a Mermaid sequence diagram.
+    pub fn mermaid(&self) -> String {
+        crate::report::mermaid::render(&self.trace, MESSAGE_EVENTS_MAX)
+    }
+
+    /// What `racehound explain` prints: the steps and the sequence diagram, as Markdown.
+    pub fn explain(&self) -> String {
+        let mut out = format!(
+            "# {} × {} (seed {})\n\n## Steps\n\n```text\n{}```\n\n## Sequence diagram\n\n```mermaid\n{}```\n",
+            self.input.scenario,
+            self.input.strategy,
+            self.input.seed,
+            clipped_trace(&self.trace),
+            self.mermaid()
+        );
+        for v in &self.violations {
+            out.push_str(&format!("\nVIOLATION {v}"));
+        }
+        if let Some(e) = &self.sim_error {
+            out.push_str(&format!("\nsimulation error: {e}"));
+        }
+        out
+    }
+}
+
+fn clipped_trace(trace: &Trace) -> String {
+    let text = trace.render_text();
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() <= MESSAGE_EVENTS_MAX {
+        return text;
+    }
+    let mut out = lines[..MESSAGE_EVENTS_MAX].join("\n");
+    out.push_str(&format!("\n… {} more events\n", lines.len() - MESSAGE_EVENTS_MAX));
+    out
+}
+
+/// What exploring one (scenario, strategy) pair found.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The verdict (what the CLI's table shows), with the replay token on failure.
+    pub verdict: Verdict,
+    /// The shrunk failing run, when a seed failed.
+    pub counterexample: Option<Counterexample>,
+}
+
+impl Report {
+    /// Whether every seed passed.
+    pub fn passed(&self) -> bool {
+        matches!(self.verdict.found, Found::Pass { .. })
+    }
+
+    /// The failure (seed, invariant, message, token, shrink figures), if one was found.
+    pub fn failure(&self) -> Option<&Failure> {
+        match &self.verdict.found {
+            Found::Fail(f) => Some(f),
+            Found::Pass { .. } => None,
+        }
+    }
+
+    /// The replay token of the shrunk failing run.
+    pub fn token(&self) -> Option<&str> {
+        self.failure().map(|f| f.token.as_str())
+    }
+
+    /// Panics with a readable failure message unless every seed passed.
+    #[track_caller]
+    pub fn assert_pass(&self) {
+        if !self.passed() {
+            panic!("{self}");
+        }
+    }
+
+    /// Panics unless a seed broke `invariant`; returns the shrunk counterexample.
+    #[track_caller]
+    pub fn assert_fails(&self, invariant: &str) -> &Counterexample {
+        match (self.failure(), &self.counterexample) {
+            (Some(f), Some(c)) if f.invariant == invariant || c.breaks(invariant) => c,
+            (Some(f), _) => panic!(
+                "racehound: expected {} to break `{invariant}` in {}, but it broke `{}` instead\n\n{self}",
+                self.verdict.strategy, self.verdict.scenario, f.invariant
+            ),
+            (None, _) => panic!(
+                "racehound: expected {} to break `{invariant}` in {}, but all {} seeds passed",
+                self.verdict.strategy,
+                self.verdict.scenario,
+                self.seeds_run()
+            ),
+        }
+    }
+
+    fn seeds_run(&self) -> u64 {
+        match &self.verdict.found {
+            Found::Pass { seeds } => *seeds,
+            Found::Fail(f) => f.seeds_tried,
+        }
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = &self.verdict;
+        let Some(failure) = self.failure() else {
+            return write!(
+                f,
+                "racehound: {} × {}: pass ({} seeds)",
+                v.scenario,
+                v.strategy,
+                self.seeds_run()
+            );
+        };
+        writeln!(
+            f,
+            "racehound: {} × {}: {}",
+            v.scenario, v.strategy, failure.message
+        )?;
+        writeln!(
+            f,
+            "  found at seed {} ({} seeds tried); shrunk from {} to {} steps and faults, {} → {} trace events, in {} runs",
+            failure.seed,
+            failure.seeds_tried,
+            failure.input_size_original,
+            failure.input_size_shrunk,
+            failure.trace_len_original,
+            failure.trace_len_shrunk,
+            failure.shrink_runs
+        )?;
+        writeln!(f, "  replay token: {}", failure.token)?;
+        writeln!(f, "  explain:      racehound explain {}", failure.token)?;
+        if crate::app::strategies::registry::by_id(&v.strategy).is_none() {
+            writeln!(
+                f,
+                "                (`{}` is not in racehound's catalogue, so the CLI cannot run it: the \
+                 explanation is below, and `racehound::replay(token, <your strategy>)` reruns it in a test)",
+                v.strategy
+            )?;
+        }
+        if let Some(c) = &self.counterexample {
+            writeln!(f, "\n{}", c.explain())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

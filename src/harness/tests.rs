@@ -1,0 +1,217 @@
+//! The library surface: custom invariants are checked and can fail, failures read well,
+//! tokens replay only with their strategy and version.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+use crate::app::reference::Reference;
+use crate::app::strategies::checkout::CheckoutNaive;
+use crate::oracle::WorldView;
+use crate::scenario::{Flow, Step};
+
+fn one_checkout(seeds: u32) -> Scenario {
+    Scenario::builder("lib.one_checkout")
+        .replicas(1)
+        .actor(1, [Step::new(Flow::Checkout)])
+        .seeds(seeds)
+        .build()
+}
+
+fn coupon_race(seeds: u32) -> Scenario {
+    Scenario::builder("lib.coupon_race")
+        .actor(
+            1,
+            [
+                Step::new(Flow::Checkout),
+                Step::new(Flow::ApplyCoupon).coupon("SAVE20").at_ms(0, 100),
+            ],
+        )
+        .seeds(seeds)
+        .build()
+}
+
+/// A team's convention: every live customer carries `metadata.user_id`.
+fn customers_carry_user_id(view: &WorldView) -> Vec<Violation> {
+    view.live_customers()
+        .filter(|c| !c.metadata.contains_key("user_id"))
+        .map(|c| Violation::new(format!("customer {} has no metadata.user_id", c.id)).objects([c.id.clone()]))
+        .collect()
+}
+
+fn user_id_invariant() -> Invariant {
+    Invariant::always(
+        "customers_carry_user_id",
+        "every live customer carries metadata.user_id",
+        customers_carry_user_id,
+    )
+}
+
+static ALWAYS_CALLS: AtomicUsize = AtomicUsize::new(0);
+static QUIESCENCE_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+fn count_always(_: &WorldView) -> Vec<Violation> {
+    ALWAYS_CALLS.fetch_add(1, Ordering::SeqCst);
+    Vec::new()
+}
+
+fn count_quiescence(view: &WorldView) -> Vec<Violation> {
+    QUIESCENCE_CALLS.fetch_add(1, Ordering::SeqCst);
+    assert!(
+        !view.customers.is_empty(),
+        "at quiescence the checkout has made its customer"
+    );
+    Vec::new()
+}
+
+#[test]
+fn custom_invariants_are_checked_in_their_phase() {
+    let report = Explorer::new()
+        .invariant(Invariant::always("counts_always", "counts calls", count_always))
+        .invariant(Invariant::at_quiescence(
+            "counts_quiescence",
+            "counts calls",
+            count_quiescence,
+        ))
+        .explore(&one_checkout(3), Reference);
+    report.assert_pass();
+    assert_eq!(QUIESCENCE_CALLS.load(Ordering::SeqCst), 3, "once per run");
+    assert!(
+        ALWAYS_CALLS.load(Ordering::SeqCst) >= 3 * 2,
+        "after every state change, several per run: {}",
+        ALWAYS_CALLS.load(Ordering::SeqCst)
+    );
+}
+
+#[test]
+fn a_custom_invariant_passes_or_fails_with_the_code_under_test() {
+    let explorer = Explorer::new().invariant(user_id_invariant());
+    // The reference tags its customers with the user id …
+    explorer.explore(&one_checkout(5), Reference).assert_pass();
+    // … checkout.naive tags them with the tenant id only: our invariant, and only ours, breaks.
+    let report = explorer.explore(&one_checkout(5), CheckoutNaive);
+    let failure = report.failure().expect("checkout.naive breaks the convention");
+    assert_eq!(failure.invariant, "customers_carry_user_id");
+    assert_eq!(failure.seed, 0, "every run breaks it");
+    let c = report.assert_fails("customers_carry_user_id");
+    assert_eq!(c.violations.len(), 1, "{:?}", c.violations);
+    assert!(c.violations[0].objects[0].starts_with("cus_"));
+    assert!(c.violations[0].message.contains("has no metadata.user_id"));
+    assert!(
+        c.trace_text().contains("VIOLATION customers_carry_user_id"),
+        "an Always violation is noted in the trace when it happens"
+    );
+    // Replaying with the explorer checks it again; the built-in invariants alone find nothing.
+    let token = report.token().expect("token");
+    assert!(explorer
+        .replay(token, CheckoutNaive)
+        .expect("replays")
+        .breaks("customers_carry_user_id"));
+    let plain = replay(token, CheckoutNaive).expect("replays");
+    assert!(plain.violations.is_empty(), "{:?}", plain.violations);
+}
+
+#[test]
+fn a_quiescence_invariant_can_fail_too() {
+    let report = Explorer::new()
+        .without_builtin_invariants()
+        .invariant(Invariant::at_quiescence(
+            "customers_carry_user_id",
+            "checked at the end only",
+            customers_carry_user_id,
+        ))
+        .explore(&one_checkout(2), CheckoutNaive);
+    let c = report.assert_fails("customers_carry_user_id");
+    assert!(
+        !c.trace_text().contains("VIOLATION"),
+        "quiescence invariants are not checked during the run"
+    );
+    assert_eq!(Explorer::new().without_builtin_invariants().invariants().len(), 0);
+}
+
+#[test]
+fn a_failing_verdict_is_a_readable_test_failure() {
+    let report = explore(&coupon_race(60), CheckoutNaive);
+    let failure = report.failure().expect("checkout.naive races").clone();
+    assert_eq!(failure.invariant, "no_duplicate_customers");
+    let panic = std::panic::catch_unwind(|| report.assert_pass()).expect_err("assert_pass panics");
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("lib.coupon_race × checkout.naive: no_duplicate_customers"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("replay token: {}", failure.token)),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("racehound explain {}", failure.token)),
+        "{message}"
+    );
+    assert!(
+        !message.contains("not in racehound's catalogue"),
+        "a catalogue strategy: the CLI can explain it"
+    );
+    assert!(
+        message.contains("## Steps") && message.contains("```mermaid\nsequenceDiagram"),
+        "{message}"
+    );
+    // The same token through the CLI's path gives the same run.
+    let (_, outcome) = crate::explore::replay(&failure.token).expect("the CLI replays catalogue tokens");
+    let c = report.counterexample.as_ref().expect("counterexample");
+    assert_eq!(outcome.trace_hash, c.trace.trace_hash());
+    // A passing report does not panic.
+    explore(&coupon_race(3), Reference).assert_pass();
+}
+
+#[test]
+fn assert_fails_names_the_invariant_it_wanted() {
+    let report = explore(&one_checkout(2), Reference);
+    let panic = std::panic::catch_unwind(|| {
+        report.assert_fails("no_duplicate_customers");
+    })
+    .expect_err("reference passes");
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("expected reference to break `no_duplicate_customers`"),
+        "{message}"
+    );
+    assert!(message.contains("all 2 seeds passed"), "{message}");
+}
+
+#[test]
+fn tokens_replay_only_with_their_strategy_and_version() {
+    let report = explore(&one_checkout(1), Reference);
+    assert!(report.passed());
+    let input = crate::explore::input::resolve(&one_checkout(1), "reference", 0);
+    let token = token::encode(&input);
+    let err = replay(&token, CheckoutNaive).unwrap_err();
+    assert!(matches!(err, ReplayError::OtherStrategy { .. }));
+    assert!(
+        err.to_string().contains("found with strategy `reference`"),
+        "{err}"
+    );
+    let other_version = token.replacen("rh1_", "rh0_", 1);
+    let err = replay(&other_version, Reference).unwrap_err();
+    assert_eq!(err, ReplayError::Token(TokenError::WrongVersion { found: 0 }));
+    assert!(err.to_string().contains("made by token format v0"), "{err}");
+    assert!(replay(&token, Reference).expect("replays").violations.is_empty());
+}
+
+#[test]
+fn the_cli_path_explains_a_token_of_a_user_strategy() {
+    let mut input = crate::explore::input::resolve(&one_checkout(1), "reference", 0);
+    input.strategy = "acme.checkout".into();
+    let err = crate::explore::replay(&token::encode(&input)).unwrap_err();
+    assert!(err.contains("unknown strategy `acme.checkout`"), "{err}");
+    assert!(err.contains("not in racehound's catalogue"), "{err}");
+    assert!(err.contains("racehound::replay(token, YourStrategy)"), "{err}");
+}
+
+#[test]
+fn seeds_default_to_the_scenario_budget() {
+    let explorer = Explorer::new();
+    if std::env::var(SEEDS_ENV).is_err() {
+        assert_eq!(explorer.effective_options().seeds, None);
+    }
+    assert_eq!(Explorer::new().seeds(7).effective_options().seeds, Some(7));
+}

@@ -1,0 +1,16 @@
+//! Everything a test that explores its own strategy needs: `use racehound::prelude::*;`.
+//!
+//! The traits to implement ([`AppLogic`]) and call ([`Env`], [`StripeApi`], [`ClerkApi`],
+//! [`Db`], [`DbConn`]), the values they take and return, the scenario builder, the explorer
+//! and its report, and the oracle's types for custom invariants. The functions
+//! [`explore`](crate::explore()), [`check`](crate::check()) and [`replay`](crate::replay()) are
+//! called by path (`racehound::explore(…)`) and are not in the prelude.
+
+pub use crate::app::api::{
+    AppCall, AppLogic, AppReply, CheckoutSession, CheckoutSessionCreate, ClerkApi, ClerkError, ClerkEvent,
+    ClerkOrg, ClerkUser, ColumnType, Customer, CustomerCreate, Db, DbConn, DbError, Env, OrgCreate, Outcome,
+    Row, SqlState, Stmt, StripeApi, StripeError, StripeEvent, Subscription, TableSchema, UserSpec, Value,
+};
+pub use crate::harness::{Counterexample, Explorer, ReplayError, Report};
+pub use crate::oracle::{Invariant, Phase, Violation, WorldView};
+pub use crate::scenario::{FaultKind, Flow, PlannedFault, Scenario, ScenarioBuilder, Step};
