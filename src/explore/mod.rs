@@ -66,7 +66,18 @@ pub fn report_of(outcome: &RunOutcome) -> RunReport {
 
 fn run_report(input: &RunInput) -> RunReport {
     match run_input(input) {
-        Ok(outcome) => report_of(&outcome),
+        Ok(outcome) => {
+            let report = report_of(&outcome);
+            tracing::trace!(
+                scenario = %input.scenario,
+                strategy = %input.strategy,
+                seed = input.seed,
+                trace_hash = report.trace_hash,
+                failure = ?report.failure_name(),
+                "run"
+            );
+            report
+        }
         Err(why) => RunReport {
             violations: vec![],
             trace_hash: 0,
@@ -84,6 +95,7 @@ pub fn explore(
     on_run: impl Fn() + Sync,
 ) -> Verdict {
     let seeds = options.seeds.unwrap_or(scenario.seeds);
+    tracing::debug!(scenario = %scenario.name, strategy, seeds, base_seed = options.base_seed, "explore");
     let result = sweep(
         SweepConfig {
             base_seed: options.base_seed,
@@ -104,6 +116,7 @@ pub fn explore(
                 .map(|v| v.to_string())
                 .or(report.sim_error.clone())
                 .unwrap_or_default();
+            tracing::debug!(seed, invariant = %invariant, "first failing seed");
             let shrink = options.shrink.unwrap_or(scenario.shrink);
             let (shrunk, shrink_runs, shrunk_len) = if shrink {
                 let shrunk = shrink::shrink(
@@ -113,6 +126,12 @@ pub fn explore(
                     |c| run_report(c).failure_name().as_deref() == Some(invariant.as_str()),
                 );
                 let len = run_report(&shrunk.value).trace_len;
+                tracing::debug!(
+                    runs = shrunk.runs,
+                    from = input_size(&input),
+                    to = input_size(&shrunk.value),
+                    "shrunk"
+                );
                 (shrunk.value, shrunk.runs, len)
             } else {
                 (input.clone(), 0, report.trace_len)
@@ -131,12 +150,20 @@ pub fn explore(
             }))
         }
     };
-    Verdict {
+    let verdict = Verdict {
         scenario: scenario.name.clone(),
         strategy: strategy.to_string(),
         found,
         expected: scenario.expect.get(strategy).cloned(),
-    }
+    };
+    tracing::info!(
+        scenario = %verdict.scenario,
+        strategy = %verdict.strategy,
+        found = verdict.word(),
+        as_expected = verdict.as_expected(),
+        "verdict"
+    );
+    verdict
 }
 
 /// Decodes a replay token and runs it again.

@@ -364,7 +364,7 @@ fn validate(
             raw.users.span(),
             format!("users must be between 1 and {USERS_MAX}"),
             "out of range",
-            None,
+            Some("`users` is how many users exist at the start; actors name them 1..=users".into()),
         ));
     }
     let replicas = *raw.world.replicas.get_ref();
@@ -373,7 +373,7 @@ fn validate(
             raw.world.replicas.span(),
             "replicas must be between 1 and 16",
             "out of range",
-            None,
+            Some("write a number of app replicas, e.g. replicas = 2".into()),
         ));
     }
     let latency_ms = check_range(checker, &raw.world.latency_ms, "world.latency_ms")?;
@@ -391,7 +391,7 @@ fn validate(
             raw.world.loss.span(),
             "world.loss must be in [0.0, 1.0)",
             "out of range",
-            None,
+            Some("loss is a probability per message: 0.0 loses none, 0.05 one in twenty".into()),
         ));
     }
     if raw.actors.get_ref().is_empty() {
@@ -407,7 +407,7 @@ fn validate(
             raw.actors.span(),
             format!("at most {ACTORS_MAX} actors"),
             "too many",
-            None,
+            Some("split the race into several scenario files".into()),
         ));
     }
     let mut actors = Vec::new();
@@ -437,7 +437,7 @@ fn validate(
                 actor.steps.span(),
                 format!("at most {STEPS_MAX} steps per actor"),
                 "too many",
-                None,
+                Some("give the steps to several actors (browser tabs) of the same user".into()),
             ));
         }
         let mut steps = Vec::new();
@@ -460,7 +460,10 @@ fn validate(
                             r.get_ref()
                         ),
                         "no such replica",
-                        None,
+                        Some(format!(
+                            "raise [world] replicas to {} or pick a replica in 1..={replicas}",
+                            r.get_ref()
+                        )),
                     ))
                 }
                 Some(r) => Some(*r.get_ref() - 1),
@@ -471,7 +474,7 @@ fn validate(
                     step.flow.span(),
                     "retry.attempts must be between 1 and 10",
                     "this step",
-                    None,
+                    Some("attempts counts the first try: 1 means no retry".into()),
                 ));
             }
             steps.push(Step {
@@ -504,7 +507,7 @@ fn validate(
                 rate.span(),
                 format!("fault rate for {kind} must be in [0.0, 1.0]"),
                 "out of range",
-                None,
+                Some("a rate is the probability that a run gets one such fault, e.g. 0.5".into()),
             ));
         }
         fault_rates.insert(kind.clone(), *rate.get_ref());
@@ -536,7 +539,7 @@ fn validate(
             raw.explore.seeds.span(),
             format!("explore.seeds must be between 1 and {SEEDS_MAX}"),
             "out of range",
-            None,
+            Some("e.g. seeds = 200; `racehound run --seeds N` overrides it for one run".into()),
         ));
     }
     let mut strategies: Vec<String> = Vec::new();
