@@ -45,12 +45,15 @@ fn test_case(verdict: &Verdict) -> TestCase {
             case.add_property(Property::new("invariant", f.invariant.clone()));
             case.add_property(Property::new("seed", f.seed.to_string()));
             case.add_property(Property::new("token", f.token.clone()));
-            let mut out = format!("{}: {}\n", f.invariant, f.message);
-            if let Some(reason) = verdict.reason() {
-                out.push_str(&format!("expected because: {reason}\n"));
+            if verdict.as_expected() {
+                // An unexpected verdict says all this in its <failure> already.
+                let mut out = format!("{}\n", f.message);
+                if let Some(reason) = verdict.reason() {
+                    out.push_str(&format!("expected because: {reason}\n"));
+                }
+                out.push_str(&super::replay_commands(&f.token));
+                case.set_system_out(out);
             }
-            out.push_str(&super::replay_commands(&f.token));
-            case.set_system_out(out);
         }
     }
     case

@@ -49,11 +49,14 @@ pub fn replay_commands(token: &str) -> String {
 /// What a verdict found against what its scenario expects, with the replay commands when a
 /// run failed: the note the test suite prints for a failing test.
 pub fn verdict_note(verdict: &Verdict) -> String {
+    let expected = match verdict.expected {
+        Some(_) => verdict.expected_text(),
+        None => "nothing (no [expect] entry)".to_string(),
+    };
     let mut out = format!(
-        "{} × {}: expected {}, found {}",
+        "{} × {}: expected {expected}, found {}",
         verdict.scenario,
         verdict.strategy,
-        verdict.expected_text(),
         verdict.word()
     );
     match &verdict.found {

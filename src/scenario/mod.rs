@@ -296,29 +296,74 @@ fn unknown_field_help(message: &str) -> Option<String> {
     Some(suggest(field, &expected, "valid fields"))
 }
 
+/// The span, message, label and hint for an error from the TOML parser or serde.
+fn describe_toml_error(
+    text: &str,
+    span: Option<Range<usize>>,
+    message: &str,
+) -> (Range<usize>, String, String, String) {
+    let span = span.unwrap_or(0..0);
+    if let Some(help) = unknown_field_help(message) {
+        return (span, message.to_string(), "unknown field".into(), help);
+    }
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(field, _)| field)
+    {
+        let help = format!("add `{field} = …` (docs/scenarios.md lists every field and its type)");
+        if !span.is_empty() {
+            return (
+                span,
+                message.to_string(),
+                format!("this table has no `{field}`"),
+                help,
+            );
+        }
+        // A top-level key is missing: serde has no span for the document; point at its first line.
+        let start = text.len() - text.trim_start().len();
+        let end = text[start..].find('\n').map_or(text.len(), |n| start + n);
+        let help = format!("{help}; top-level keys go before the first [table]");
+        return (
+            start..end,
+            message.to_string(),
+            format!("the file has no `{field}`"),
+            help,
+        );
+    }
+    if message.starts_with("duplicate key") {
+        let key = text.get(span.clone()).unwrap_or("").trim();
+        return (
+            span,
+            format!("duplicate key `{key}`"),
+            "defined again here".into(),
+            "a key may appear once per table; delete one of the two".into(),
+        );
+    }
+    if message.starts_with("invalid type") || message.starts_with("invalid value") {
+        return (
+            span,
+            message.to_string(),
+            "wrong type".into(),
+            "docs/scenarios.md gives the type of every field".into(),
+        );
+    }
+    (
+        span,
+        message.to_string(),
+        "here".into(),
+        "this is a TOML syntax error: check the quotes, brackets and commas around here".into(),
+    )
+}
+
 /// Parses and validates a scenario file. `name` is the file name for messages;
 /// `strategy_ids` are the known strategy ids in catalogue order.
 pub fn parse(name: &str, text: &str, strategy_ids: &[&str]) -> Result<Scenario, Box<ScenarioError>> {
     let source = NamedSource::new(name, text.to_string());
     let checker = Checker { source: &source };
     let raw: ScenarioFile = toml::from_str(text).map_err(|e| {
-        let message = e.message().trim().to_string();
-        let help = unknown_field_help(&message).or_else(|| {
-            message
-                .starts_with("missing field")
-                .then(|| "see docs/scenarios.md for every field".to_string())
-        });
-        let label = if message.starts_with("unknown field") {
-            "unknown field"
-        } else {
-            "here"
-        };
-        checker.error(
-            e.span().unwrap_or(0..0),
-            format!("invalid scenario: {message}"),
-            label,
-            help,
-        )
+        let (span, message, label, help) = describe_toml_error(text, e.span(), e.message().trim());
+        checker.error(span, format!("invalid scenario: {message}"), &label, Some(help))
     })?;
     validate(&checker, raw, strategy_ids)
 }
