@@ -260,7 +260,9 @@ fn explore_all(selection: &Selection, progress: Progress) -> Result<Vec<Verdict>
             scenario.name,
             strategy
         );
-        if progress == Progress::Lines {
+        // With RUST_LOG on, log lines would land inside a half-printed line: print it whole.
+        let logging = std::env::var_os("RUST_LOG").is_some();
+        if progress == Progress::Lines && !logging {
             eprint!("{head}");
         }
         if let Some((_, _, seeds)) = &bars {
@@ -277,6 +279,9 @@ fn explore_all(selection: &Selection, progress: Progress) -> Result<Vec<Verdict>
             Some((multi, total, _)) => {
                 let _ = multi.println(format!("{head}{}", verdict_line(&verdict)));
                 total.inc(1);
+            }
+            None if progress == Progress::Lines && logging => {
+                eprintln!("{head}{}", verdict_line(&verdict))
             }
             None if progress == Progress::Lines => eprintln!("{}", verdict_line(&verdict)),
             None => {}
@@ -300,13 +305,23 @@ fn print_failures(verdicts: &[Verdict]) {
     }
 }
 
-fn write_junit(path: &std::path::Path, verdicts: &[Verdict]) -> Result<(), String> {
-    std::fs::write(path, report::junit::render(verdicts)).map_err(|e| {
-        format!(
-            "cannot write the JUnit report to {}: {e} (hint: does its directory exist and is it writable?)",
-            path.display()
-        )
-    })
+fn junit_error(path: &std::path::Path, e: std::io::Error) -> String {
+    format!(
+        "cannot write the JUnit report to {}: {e} (hint: does its directory exist and is it writable?)",
+        path.display()
+    )
+}
+
+/// Creates the `--junit` file before the run, so a bad path fails in a second, not after it.
+fn create_junit(path: &std::path::Path) -> Result<std::fs::File, String> {
+    std::fs::File::create(path).map_err(|e| junit_error(path, e))
+}
+
+fn write_junit(mut file: std::fs::File, path: &std::path::Path, verdicts: &[Verdict]) -> Result<(), String> {
+    use std::io::Write;
+    file.write_all(report::junit::render(verdicts).as_bytes())
+        .and_then(|()| file.flush())
+        .map_err(|e| junit_error(path, e))
 }
 
 fn summary_exit(verdicts: &[Verdict]) -> ExitCode {
@@ -354,12 +369,16 @@ pub fn main() -> ExitCode {
             } else {
                 Progress::Lines
             };
+            let junit_file = match junit.as_deref().map(create_junit).transpose() {
+                Ok(file) => file,
+                Err(e) => return bad_input(e),
+            };
             let verdicts = match explore_all(&selection, Progress::choose(fallback)) {
                 Ok(verdicts) => verdicts,
                 Err(e) => return bad_input(e),
             };
-            if let Some(path) = &junit {
-                if let Err(e) = write_junit(path, &verdicts) {
+            if let (Some(file), Some(path)) = (junit_file, &junit) {
+                if let Err(e) = write_junit(file, path, &verdicts) {
                     return bad_input(e);
                 }
             }

@@ -95,7 +95,7 @@ pub fn explore(
     on_run: impl Fn() + Sync,
 ) -> Verdict {
     let seeds = options.seeds.unwrap_or(scenario.seeds);
-    tracing::debug!(scenario = %scenario.name, strategy, seeds, base_seed = options.base_seed, "explore");
+    tracing::debug!(scenario = %scenario.name, strategy = %strategy, seeds, base_seed = options.base_seed, "explore");
     let result = sweep(
         SweepConfig {
             base_seed: options.base_seed,
