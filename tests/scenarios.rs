@@ -9,7 +9,9 @@
 //! `--include-ignored` runs it and prints the verdict found.
 //!
 //! `RACEHOUND_JOBS=N` gives each test N sweep threads (default 1: the tests already run in
-//! parallel). A file that does not load is one failing test, `<path>::load`.
+//! parallel); `RACEHOUND_SEEDS=N` overrides every scenario's seed budget (a quick local pass,
+//! like `racehound run --seeds N`). A file that does not load is one failing test,
+//! `<path>::load`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,12 +28,12 @@ use racehound::scenario::Scenario;
 /// directory for tests).
 const SCENARIO_DIR: &str = "scenarios";
 
+fn env_number(name: &str) -> Option<u32> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
+}
+
 fn jobs() -> usize {
-    std::env::var("RACEHOUND_JOBS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1usize)
-        .max(1)
+    env_number("RACEHOUND_JOBS").map_or(1, |n| n.max(1) as usize)
 }
 
 fn pair_trial(scenario: &Scenario, strategy: &str) -> Trial {
@@ -40,6 +42,7 @@ fn pair_trial(scenario: &Scenario, strategy: &str) -> Trial {
     let (scenario, strategy) = (scenario.clone(), strategy.to_string());
     Trial::test(name, move || {
         let options = ExploreOptions {
+            seeds: env_number("RACEHOUND_SEEDS").map(|n| n.max(1)),
             jobs: jobs(),
             ..ExploreOptions::default()
         };
