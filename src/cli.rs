@@ -1,14 +1,17 @@
 //! The command line proper (not built under `--cfg racehound_loom`, which is for loom models).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use racehound::app::strategies::registry;
 use racehound::explore::input::resolve;
 use racehound::explore::verdict::{markdown_table, Found, Verdict};
 use racehound::explore::{check_determinism, explore, replay, ExploreOptions};
+use racehound::report;
 use racehound::scenario::load::load;
 use racehound::scenario::{strategy_matches, Scenario};
 
@@ -24,7 +27,8 @@ const EXIT_BAD_INPUT: u8 = 2;
     name = "racehound",
     version,
     about = "Deterministic race simulator for Stripe / Clerk / PostgreSQL signup, checkout and webhook flows",
-    after_help = "Exit codes: 0 every verdict as expected, 1 an unexpected verdict, 2 bad input."
+    after_help = "Exit codes: 0 every verdict as expected, 1 an unexpected verdict, 2 bad input.\n\
+                  Logging: RUST_LOG=racehound=debug (or trace) logs to stderr; off by default."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -72,6 +76,9 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Also write the verdicts as JUnit XML to FILE (one testsuite per scenario).
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
     },
     /// Print the verdict table as Markdown.
     Verdicts {
@@ -119,8 +126,72 @@ enum Command {
 }
 
 fn bad_input(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {message}");
+    eprint!("{}", report::error_text(&message));
     ExitCode::from(EXIT_BAD_INPUT)
+}
+
+/// Turns on `RUST_LOG` logging to stderr (no timestamps: logs are deterministic too).
+fn init_tracing() {
+    let Ok(directives) = std::env::var("RUST_LOG") else {
+        return;
+    };
+    match tracing_subscriber::EnvFilter::try_new(&directives) {
+        Ok(filter) => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal())
+                .without_time()
+                .try_init();
+        }
+        Err(e) => eprintln!(
+            "warning: RUST_LOG={directives} is not a valid filter ({e}); logging stays off \
+             (hint: e.g. RUST_LOG=racehound=debug or RUST_LOG=racehound::explore=trace)"
+        ),
+    }
+}
+
+/// How `explore_all` shows progress on stderr.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    /// Nothing.
+    Quiet,
+    /// One `[i/n] scenario × strategy … verdict` line per pair (stderr is not a terminal).
+    Lines,
+    /// indicatif bars for pairs and seeds, with the same lines printed above them.
+    Bars,
+}
+
+impl Progress {
+    /// Bars on a terminal (unless logs are on: they would tear the bars), else `fallback`.
+    fn choose(fallback: Progress) -> Progress {
+        if std::io::stderr().is_terminal() && std::env::var_os("RUST_LOG").is_none() {
+            Progress::Bars
+        } else {
+            fallback
+        }
+    }
+}
+
+fn bar_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+fn verdict_line(verdict: &Verdict) -> String {
+    let mark = if verdict.as_expected() {
+        ""
+    } else {
+        "  ⚠ UNEXPECTED"
+    };
+    match &verdict.found {
+        Found::Pass { seeds } => format!("pass ({seeds} seeds){mark}"),
+        Found::Fail(f) => format!(
+            "fail: {} at seed {} (shrunk {} → {} steps){mark}",
+            f.invariant, f.seed, f.input_size_original, f.input_size_shrunk
+        ),
+    }
 }
 
 /// The (scenario, strategy) pairs a selection names, in file then catalogue order.
@@ -162,7 +233,7 @@ fn pairs(selection: &Selection) -> Result<Vec<(Scenario, String)>, String> {
     Ok(out)
 }
 
-fn explore_all(selection: &Selection, quiet: bool) -> Result<Vec<Verdict>, String> {
+fn explore_all(selection: &Selection, progress: Progress) -> Result<Vec<Verdict>, String> {
     let pairs = pairs(selection)?;
     let options = ExploreOptions {
         seeds: selection.seeds,
@@ -170,33 +241,57 @@ fn explore_all(selection: &Selection, quiet: bool) -> Result<Vec<Verdict>, Strin
         jobs: selection.jobs.max(1),
         shrink: None,
     };
+    let bars = (progress == Progress::Bars).then(|| {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let total = multi.add(ProgressBar::new(pairs.len() as u64));
+        total.set_style(bar_style("{prefix:>6} [{bar:30}] {pos}/{len} pairs"));
+        total.set_prefix("suite");
+        let seeds = multi.add(ProgressBar::new(0));
+        seeds.set_style(bar_style("{prefix:>6} [{bar:30}] {pos}/{len} seeds  {msg}"));
+        seeds.set_prefix("sweep");
+        (multi, total, seeds)
+    });
     let mut verdicts = Vec::new();
     for (index, (scenario, strategy)) in pairs.iter().enumerate() {
-        if !quiet {
-            eprint!(
-                "[{}/{}] {} × {} … ",
-                index + 1,
-                pairs.len(),
-                scenario.name,
-                strategy
-            );
+        let head = format!(
+            "[{}/{}] {} × {} … ",
+            index + 1,
+            pairs.len(),
+            scenario.name,
+            strategy
+        );
+        // With RUST_LOG on, log lines would land inside a half-printed line: print it whole.
+        let logging = std::env::var_os("RUST_LOG").is_some();
+        if progress == Progress::Lines && !logging {
+            eprint!("{head}");
         }
-        let verdict = explore(scenario, strategy, options, || {});
-        if !quiet {
-            let mark = if verdict.as_expected() {
-                ""
-            } else {
-                "  ⚠ UNEXPECTED"
-            };
-            match &verdict.found {
-                Found::Pass { seeds } => eprintln!("pass ({seeds} seeds){mark}"),
-                Found::Fail(f) => eprintln!(
-                    "fail: {} at seed {} (shrunk {} → {} steps){mark}",
-                    f.invariant, f.seed, f.input_size_original, f.input_size_shrunk
-                ),
+        if let Some((_, _, seeds)) = &bars {
+            seeds.reset();
+            seeds.set_length(u64::from(options.seeds.unwrap_or(scenario.seeds)));
+            seeds.set_message(format!("{} × {strategy}", scenario.name));
+        }
+        let verdict = explore(scenario, strategy, options, || {
+            if let Some((_, _, seeds)) = &bars {
+                seeds.inc(1);
             }
+        });
+        match &bars {
+            Some((multi, total, _)) => {
+                let _ = multi.println(format!("{head}{}", verdict_line(&verdict)));
+                total.inc(1);
+            }
+            None if progress == Progress::Lines && logging => {
+                eprintln!("{head}{}", verdict_line(&verdict))
+            }
+            None if progress == Progress::Lines => eprintln!("{}", verdict_line(&verdict)),
+            None => {}
         }
         verdicts.push(verdict);
+    }
+    if let Some((multi, total, seeds)) = bars {
+        seeds.finish_and_clear();
+        total.finish_and_clear();
+        let _ = multi.clear();
     }
     Ok(verdicts)
 }
@@ -205,10 +300,28 @@ fn print_failures(verdicts: &[Verdict]) {
     for v in verdicts {
         if let Found::Fail(f) = &v.found {
             println!("\n{} × {}: {}", v.scenario, v.strategy, f.message);
-            println!("  replay:  racehound replay {}", f.token);
-            println!("  explain: racehound explain {}", f.token);
+            print!("{}", report::replay_commands(&f.token));
         }
     }
+}
+
+fn junit_error(path: &std::path::Path, e: std::io::Error) -> String {
+    format!(
+        "cannot write the JUnit report to {}: {e} (hint: does its directory exist and is it writable?)",
+        path.display()
+    )
+}
+
+/// Creates the `--junit` file before the run, so a bad path fails in a second, not after it.
+fn create_junit(path: &std::path::Path) -> Result<std::fs::File, String> {
+    std::fs::File::create(path).map_err(|e| junit_error(path, e))
+}
+
+fn write_junit(mut file: std::fs::File, path: &std::path::Path, verdicts: &[Verdict]) -> Result<(), String> {
+    use std::io::Write;
+    file.write_all(report::junit::render(verdicts).as_bytes())
+        .and_then(|()| file.flush())
+        .map_err(|e| junit_error(path, e))
 }
 
 fn summary_exit(verdicts: &[Verdict]) -> ExitCode {
@@ -244,21 +357,41 @@ fn summary_exit(verdicts: &[Verdict]) -> ExitCode {
 /// Parses the arguments and runs one command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_tracing();
     match cli.command {
-        Command::Run { selection, format } => match explore_all(&selection, format == Format::Json) {
-            Err(e) => bad_input(e),
-            Ok(verdicts) => {
-                if format == Format::Json {
-                    println!("{}", serde_json::to_string_pretty(&verdicts).unwrap_or_default());
-                    let ok = verdicts.iter().all(Verdict::as_expected);
-                    return ExitCode::from(if ok { EXIT_OK } else { EXIT_UNEXPECTED });
+        Command::Run {
+            selection,
+            format,
+            junit,
+        } => {
+            let fallback = if format == Format::Json {
+                Progress::Quiet
+            } else {
+                Progress::Lines
+            };
+            let junit_file = match junit.as_deref().map(create_junit).transpose() {
+                Ok(file) => file,
+                Err(e) => return bad_input(e),
+            };
+            let verdicts = match explore_all(&selection, Progress::choose(fallback)) {
+                Ok(verdicts) => verdicts,
+                Err(e) => return bad_input(e),
+            };
+            if let (Some(file), Some(path)) = (junit_file, &junit) {
+                if let Err(e) = write_junit(file, path, &verdicts) {
+                    return bad_input(e);
                 }
-                println!("{}", markdown_table(&verdicts));
-                print_failures(&verdicts);
-                summary_exit(&verdicts)
             }
-        },
-        Command::Verdicts { selection } => match explore_all(&selection, true) {
+            if format == Format::Json {
+                println!("{}", report::json(&verdicts));
+                let ok = verdicts.iter().all(Verdict::as_expected);
+                return ExitCode::from(if ok { EXIT_OK } else { EXIT_UNEXPECTED });
+            }
+            println!("{}", markdown_table(&verdicts));
+            print_failures(&verdicts);
+            summary_exit(&verdicts)
+        }
+        Command::Verdicts { selection } => match explore_all(&selection, Progress::choose(Progress::Quiet)) {
             Err(e) => bad_input(e),
             Ok(verdicts) => {
                 print!("{}", markdown_table(&verdicts));
@@ -290,18 +423,7 @@ pub fn main() -> ExitCode {
         Command::Explain { token } => match replay(&token) {
             Err(e) => bad_input(e),
             Ok((input, outcome)) => {
-                println!(
-                    "# {} × {} (seed {})\n",
-                    input.scenario, input.strategy, input.seed
-                );
-                println!("## Steps\n\n```text\n{}```\n", outcome.trace.render_text());
-                println!(
-                    "## Sequence diagram\n\n```mermaid\n{}```",
-                    racehound::report::mermaid::render(&outcome.trace, 400)
-                );
-                for v in outcome.violations() {
-                    println!("\nVIOLATION {v}");
-                }
+                print!("{}", report::explain(&input, &outcome));
                 ExitCode::from(EXIT_OK)
             }
         },

@@ -123,6 +123,7 @@ pub fn explore_app<A: AppLogic>(
     let strategy = app.id().to_string();
     let run_one = |input: &RunInput| run_checked(input, app.clone(), invariants);
     let seeds = options.seeds.unwrap_or(scenario.seeds);
+    tracing::debug!(scenario = %scenario.name, strategy = %strategy, seeds, base_seed = options.base_seed, "explore");
     let result = sweep(
         SweepConfig {
             base_seed: options.base_seed,
@@ -143,6 +144,7 @@ pub fn explore_app<A: AppLogic>(
                 .map(|v| v.to_string())
                 .or(report.sim_error.clone())
                 .unwrap_or_default();
+            tracing::debug!(seed, invariant = %invariant, "first failing seed");
             let shrink = options.shrink.unwrap_or(scenario.shrink);
             let (shrunk, shrink_runs) = if shrink {
                 let shrunk = shrink::shrink(
@@ -150,6 +152,12 @@ pub fn explore_app<A: AppLogic>(
                     scenario.shrink_runs_max as usize,
                     shrink_candidates,
                     |c| report_of(&run_one(c)).failure_name().as_deref() == Some(invariant.as_str()),
+                );
+                tracing::debug!(
+                    runs = shrunk.runs,
+                    from = input_size(&input),
+                    to = input_size(&shrunk.value),
+                    "shrunk"
                 );
                 (shrunk.value, shrunk.runs)
             } else {
@@ -171,13 +179,21 @@ pub fn explore_app<A: AppLogic>(
             (Found::Fail(Box::new(failure)), Some((shrunk, outcome)))
         }
     };
+    let verdict = Verdict {
+        scenario: scenario.name.clone(),
+        expected: scenario.expect.get(&strategy).cloned(),
+        strategy,
+        found,
+    };
+    tracing::info!(
+        scenario = %verdict.scenario,
+        strategy = %verdict.strategy,
+        found = verdict.word(),
+        as_expected = verdict.as_expected(),
+        "verdict"
+    );
     Explored {
-        verdict: Verdict {
-            scenario: scenario.name.clone(),
-            expected: scenario.expect.get(&strategy).cloned(),
-            strategy,
-            found,
-        },
+        verdict,
         counterexample,
     }
 }

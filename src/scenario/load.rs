@@ -47,7 +47,11 @@ impl std::fmt::Display for LoadError {
                     path.display()
                 )
             }
-            LoadError::Invalid(e) => f.write_str(e.render_plain().trim_end()),
+            LoadError::Invalid(e) => {
+                // `render_plain` is a whole `error: …` screen; the caller adds the `error: `.
+                let text = e.render_plain();
+                f.write_str(text.strip_prefix("error: ").unwrap_or(&text).trim_end())
+            }
             LoadError::DuplicateName { name, first, second } => write!(
                 f,
                 "scenario name `{name}` is used by both {} and {} (hint: names must be unique; rename one)",
@@ -63,7 +67,10 @@ impl std::fmt::Display for LoadError {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            LoadError::TooMany => write!(f, "more than {FILES_MAX} scenario files"),
+            LoadError::TooMany => write!(
+                f,
+                "more than {FILES_MAX} scenario files (hint: point racehound at a smaller directory)"
+            ),
         }
     }
 }

@@ -298,29 +298,74 @@ fn unknown_field_help(message: &str) -> Option<String> {
     Some(suggest(field, &expected, "valid fields"))
 }
 
+/// The span, message, label and hint for an error from the TOML parser or serde.
+fn describe_toml_error(
+    text: &str,
+    span: Option<Range<usize>>,
+    message: &str,
+) -> (Range<usize>, String, String, String) {
+    let span = span.unwrap_or(0..0);
+    if let Some(help) = unknown_field_help(message) {
+        return (span, message.to_string(), "unknown field".into(), help);
+    }
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(field, _)| field)
+    {
+        let help = format!("add `{field} = …` (docs/scenarios.md lists every field and its type)");
+        if !span.is_empty() {
+            return (
+                span,
+                message.to_string(),
+                format!("this table has no `{field}`"),
+                help,
+            );
+        }
+        // A top-level key is missing: serde has no span for the document; point at its first line.
+        let start = text.len() - text.trim_start().len();
+        let end = text[start..].find('\n').map_or(text.len(), |n| start + n);
+        let help = format!("{help}; top-level keys go before the first [table]");
+        return (
+            start..end,
+            message.to_string(),
+            format!("the file has no `{field}`"),
+            help,
+        );
+    }
+    if message.starts_with("duplicate key") {
+        let key = text.get(span.clone()).unwrap_or("").trim();
+        return (
+            span,
+            format!("duplicate key `{key}`"),
+            "defined again here".into(),
+            "a key may appear once per table; delete one of the two".into(),
+        );
+    }
+    if message.starts_with("invalid type") || message.starts_with("invalid value") {
+        return (
+            span,
+            message.to_string(),
+            "wrong type".into(),
+            "docs/scenarios.md gives the type of every field".into(),
+        );
+    }
+    (
+        span,
+        message.to_string(),
+        "here".into(),
+        "this is a TOML syntax error: check the quotes, brackets and commas around here".into(),
+    )
+}
+
 /// Parses and validates a scenario file. `name` is the file name for messages;
 /// `strategy_ids` are the known strategy ids in catalogue order.
 pub fn parse(name: &str, text: &str, strategy_ids: &[&str]) -> Result<Scenario, Box<ScenarioError>> {
     let source = NamedSource::new(name, text.to_string());
     let checker = Checker { source: &source };
     let raw: ScenarioFile = toml::from_str(text).map_err(|e| {
-        let message = e.message().trim().to_string();
-        let help = unknown_field_help(&message).or_else(|| {
-            message
-                .starts_with("missing field")
-                .then(|| "see docs/scenarios.md for every field".to_string())
-        });
-        let label = if message.starts_with("unknown field") {
-            "unknown field"
-        } else {
-            "here"
-        };
-        checker.error(
-            e.span().unwrap_or(0..0),
-            format!("invalid scenario: {message}"),
-            label,
-            help,
-        )
+        let (span, message, label, help) = describe_toml_error(text, e.span(), e.message().trim());
+        checker.error(span, format!("invalid scenario: {message}"), &label, Some(help))
     })?;
     validate(&checker, raw, strategy_ids)
 }
@@ -366,7 +411,7 @@ fn validate(
             raw.users.span(),
             format!("users must be between 1 and {USERS_MAX}"),
             "out of range",
-            None,
+            Some("`users` is how many users exist at the start; actors name them 1..=users".into()),
         ));
     }
     let replicas = *raw.world.replicas.get_ref();
@@ -375,7 +420,7 @@ fn validate(
             raw.world.replicas.span(),
             "replicas must be between 1 and 16",
             "out of range",
-            None,
+            Some("write a number of app replicas, e.g. replicas = 2".into()),
         ));
     }
     let latency_ms = check_range(checker, &raw.world.latency_ms, "world.latency_ms")?;
@@ -393,7 +438,7 @@ fn validate(
             raw.world.loss.span(),
             "world.loss must be in [0.0, 1.0)",
             "out of range",
-            None,
+            Some("loss is a probability per message: 0.0 loses none, 0.05 one in twenty".into()),
         ));
     }
     if raw.actors.get_ref().is_empty() {
@@ -409,7 +454,7 @@ fn validate(
             raw.actors.span(),
             format!("at most {ACTORS_MAX} actors"),
             "too many",
-            None,
+            Some("split the race into several scenario files".into()),
         ));
     }
     let mut actors = Vec::new();
@@ -439,7 +484,7 @@ fn validate(
                 actor.steps.span(),
                 format!("at most {STEPS_MAX} steps per actor"),
                 "too many",
-                None,
+                Some("give the steps to several actors (browser tabs) of the same user".into()),
             ));
         }
         let mut steps = Vec::new();
@@ -462,7 +507,10 @@ fn validate(
                             r.get_ref()
                         ),
                         "no such replica",
-                        None,
+                        Some(format!(
+                            "raise [world] replicas to {} or pick a replica in 1..={replicas}",
+                            r.get_ref()
+                        )),
                     ))
                 }
                 Some(r) => Some(*r.get_ref() - 1),
@@ -473,7 +521,7 @@ fn validate(
                     step.flow.span(),
                     "retry.attempts must be between 1 and 10",
                     "this step",
-                    None,
+                    Some("attempts counts the first try: 1 means no retry".into()),
                 ));
             }
             steps.push(Step {
@@ -506,7 +554,7 @@ fn validate(
                 rate.span(),
                 format!("fault rate for {kind} must be in [0.0, 1.0]"),
                 "out of range",
-                None,
+                Some("a rate is the probability that a run gets one such fault, e.g. 0.5".into()),
             ));
         }
         fault_rates.insert(kind.clone(), *rate.get_ref());
@@ -538,7 +586,7 @@ fn validate(
             raw.explore.seeds.span(),
             format!("explore.seeds must be between 1 and {SEEDS_MAX}"),
             "out of range",
-            None,
+            Some("e.g. seeds = 200; `racehound run --seeds N` overrides it for one run".into()),
         ));
     }
     let mut strategies: Vec<String> = Vec::new();
