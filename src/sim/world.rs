@@ -11,7 +11,8 @@
 //! `delay / RETRY_TIME_COMPRESSION` instead of `delay`: the order and count of attempts are
 //! the real ones, the gaps between them are shrunk 10,000× (Svix's 10 h become 3.6 s of
 //! simulated time). The services' clocks are not compressed; a `time_jump_25h` fault moves
-//! them forward by 25 hours at once (idempotency keys expire, sessions too).
+//! them forward by 25 hours at once (idempotency keys expire, sessions too). Stripe's 3-day
+//! give-up is measured on the real scale: waits uncompressed, attempts and jumps as they pass.
 //!
 //! Faults are applied by the run loop between turmoil steps, at their planned time: crashes
 //! and restarts (`Sim::crash` / `Sim::bounce`), partitions, latency and loss, the fakes'
