@@ -120,6 +120,19 @@ enum Command {
         /// Seeds in the memory measurement sweep.
         #[arg(long, default_value_t = 10_000)]
         sweep_seeds: u32,
+        /// Measure time to first counterexample per buggy strategy instead, with a plain
+        /// stress test beside it (release build recommended: `cargo run --release -- bench --ttfc`).
+        #[arg(long)]
+        ttfc: bool,
+        /// Base seeds per strategy for `--ttfc` (the median is over them).
+        #[arg(long, default_value_t = 20)]
+        base_seeds: u32,
+        /// Wall-clock budget of each strategy's stress test for `--ttfc`, in seconds.
+        #[arg(long, default_value_t = 10.0)]
+        stress_secs: f64,
+        /// Scenario files or directories for `--ttfc`.
+        #[arg(long, default_value = "scenarios")]
+        scenarios: Vec<PathBuf>,
     },
     /// Serve fake Stripe and/or fake Clerk over real HTTP (see docs/serve.md).
     Serve(racehound::serve::ServeArgs),
@@ -465,8 +478,47 @@ pub fn main() -> ExitCode {
                 ExitCode::from(if failures == 0 { EXIT_OK } else { EXIT_UNEXPECTED })
             }
         },
-        Command::Bench { sims, sweep_seeds } => {
-            print!("{}", racehound::bench::run_benchmarks(sims, sweep_seeds));
+        Command::Bench {
+            sims,
+            sweep_seeds,
+            ttfc,
+            base_seeds,
+            stress_secs,
+            scenarios,
+        } => {
+            if !ttfc {
+                print!("{}", racehound::bench::run_benchmarks(sims, sweep_seeds));
+                return ExitCode::from(EXIT_OK);
+            }
+            if !(stress_secs > 0.0 && stress_secs <= 3_600.0) {
+                return bad_input("--stress-secs must be in (0, 3600] (hint: 10 is a good start)");
+            }
+            let ids = racehound::app::strategies::registry::ids();
+            let loaded = match racehound::scenario::load::load(&scenarios, &ids) {
+                Ok(loaded) => loaded,
+                Err(e) => return bad_input(e),
+            };
+            let scenarios: Vec<_> = loaded.into_iter().map(|(_, s)| s).collect();
+            let rows = racehound::bench::ttfc::measure(&scenarios, base_seeds, stress_secs, |row| {
+                eprintln!(
+                    "ttfc: {} on {}: median {} seeds; stress: {}",
+                    row.strategy,
+                    row.scenario,
+                    row.median_seeds().map_or("-".to_string(), |s| s.to_string()),
+                    match &row.stress {
+                        Ok((_, o)) => o
+                            .first_failure_secs
+                            .map_or(format!("not seen in {:.1} s", o.elapsed_secs), |t| format!(
+                                "{t:.2} s"
+                            )),
+                        Err(why) => format!("n/a ({why})"),
+                    }
+                )
+            });
+            print!(
+                "{}",
+                racehound::bench::ttfc::table(&rows, base_seeds, stress_secs)
+            );
             ExitCode::from(EXIT_OK)
         }
     }

@@ -5,6 +5,8 @@
 //! fast simulations run, and nothing it measures feeds back into a simulation.
 
 pub mod baseline;
+pub mod stress;
+pub mod ttfc;
 
 use std::time::Instant;
 

@@ -29,6 +29,63 @@ pub async fn yield_point() {
     tokio::task::yield_now().await;
 }
 
+/// Real-time latency for a stress test: every interleaving point waits a random real
+/// duration in `[min, max]` ms, and `Env::sleep` really sleeps (at most `sleep_ms_max`).
+///
+/// Only for measuring what a plain stress test sees (`racehound bench --ttfc`): runs with it
+/// are not reproducible, by design.
+#[derive(Debug)]
+pub struct RealLatency {
+    /// Shortest wait at an interleaving point.
+    pub latency_ms_min: u64,
+    /// Longest wait at an interleaving point.
+    pub latency_ms_max: u64,
+    /// Cap on a real `Env::sleep`.
+    pub sleep_ms_max: u64,
+    rng: Mutex<crate::rng::SimRng>,
+}
+
+impl RealLatency {
+    /// Waits in `[latency_ms_min, latency_ms_max]`, drawn from a generator seeded with `seed`.
+    pub fn new(latency_ms_min: u64, latency_ms_max: u64, sleep_ms_max: u64, seed: u64) -> Self {
+        Self {
+            latency_ms_min,
+            latency_ms_max: latency_ms_max.max(latency_ms_min),
+            sleep_ms_max,
+            rng: Mutex::new(crate::rng::SimRng::new(seed, "real-latency")),
+        }
+    }
+
+    #[cfg_attr(racehound_loom, allow(dead_code))]
+    fn draw_ms(&self) -> u64 {
+        self.rng
+            .lock()
+            .range_inclusive(self.latency_ms_min, self.latency_ms_max)
+    }
+}
+
+/// A blocked statement's wait before it is re-submitted: a yield, or 1 ms of real time.
+async fn blocked_wait(shared: &Shared) {
+    #[cfg(not(racehound_loom))]
+    if shared.real_latency.is_some() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        return;
+    }
+    let _ = shared;
+    yield_point().await;
+}
+
+/// An interleaving point: a yield, or a real wait when the world has [`RealLatency`].
+async fn interleave(shared: &Shared) {
+    #[cfg(not(racehound_loom))]
+    if let Some(latency) = &shared.real_latency {
+        tokio::time::sleep(Duration::from_millis(latency.draw_ms())).await;
+        return;
+    }
+    let _ = shared;
+    yield_point().await;
+}
+
 /// Most polls [`block_on`] makes before it gives up on a future that never completes.
 #[cfg(racehound_loom)]
 pub const BLOCK_ON_POLLS_MAX: u32 = 1_000_000;
@@ -69,6 +126,8 @@ pub struct SharedWorld {
     pub db: Mutex<Database>,
     /// The clock every service reads.
     pub clock: Arc<ManualClock>,
+    /// Real-time latency (stress tests only; `None` everywhere else).
+    pub real_latency: Option<RealLatency>,
 }
 
 impl Shared {
@@ -80,6 +139,20 @@ impl Shared {
                 clerk: Mutex::new(prepared.clerk.clone()),
                 db: Mutex::new(prepared.db.clone()),
                 clock,
+                real_latency: None,
+            }),
+        }
+    }
+
+    /// Like [`Shared::new`], with real-time latency at every interleaving point.
+    pub fn with_real_latency(prepared: &Prepared, clock: Arc<ManualClock>, latency: RealLatency) -> Self {
+        Self {
+            world: Arc::new(SharedWorld {
+                stripe: Mutex::new(prepared.stripe.clone()),
+                clerk: Mutex::new(prepared.clerk.clone()),
+                db: Mutex::new(prepared.db.clone()),
+                clock,
+                real_latency: Some(latency),
             }),
         }
     }
@@ -117,7 +190,7 @@ impl HttpTransport for StripeTransport {
         let response = match began {
             Began::Respond(response) => response,
             Began::InFlight(pending) => {
-                yield_point().await;
+                interleave(&self.shared).await;
                 let now = self.shared.clock.now();
                 self.shared.stripe.lock().finish(now, pending)
             }
@@ -146,7 +219,7 @@ impl ClerkTransport {
 
 impl HttpTransport for ClerkTransport {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, String> {
-        yield_point().await;
+        interleave(&self.shared).await;
         let response = {
             let now = self.shared.clock.now();
             self.shared.clerk.lock().handle(now, &request)
@@ -185,12 +258,12 @@ impl Db for InProcDb {
 
 impl DbConn for InProcConn {
     async fn execute(&mut self, stmt: Stmt) -> Result<Outcome, DbError> {
-        yield_point().await;
+        interleave(&self.shared).await;
         for _ in 0..BLOCKED_RETRIES_MAX {
             let step = self.shared.db.lock().execute(self.session, &stmt);
             match step {
                 Step::Done(result) => return result,
-                Step::Blocked(_) => yield_point().await,
+                Step::Blocked(_) => blocked_wait(&self.shared).await,
             }
         }
         let cancelled = self.shared.db.lock().cancel_blocked(self.session);
@@ -286,6 +359,12 @@ impl Env for InProcEnv {
 
     async fn sleep(&self, duration: Duration) -> () {
         self.shared.clock.advance(duration);
+        #[cfg(not(racehound_loom))]
+        if let Some(latency) = &self.shared.real_latency {
+            let capped = duration.min(Duration::from_millis(latency.sleep_ms_max));
+            tokio::time::sleep(capped).await;
+            return;
+        }
         yield_point().await;
     }
 

@@ -463,7 +463,7 @@ async fn app_handler<A: AppLogic>(
     Some(HttpResponse::json(status, &body))
 }
 
-fn browser_call(step: &ResolvedStep, user_id: &str, price: &str) -> Option<AppCall> {
+pub(crate) fn browser_call(step: &ResolvedStep, user_id: &str, price: &str) -> Option<AppCall> {
     let user_id = user_id.to_string();
     Some(match step.flow.as_str() {
         "signup" => AppCall::Signup { user_id },
@@ -827,8 +827,15 @@ fn current_view(shared: &Shared, input: &RunInput, schema: &[crate::app::api::Ta
     view.deliveries = shared.deliveries.lock().values().cloned().collect();
     view.idempotent_responses = shared.idempotent.lock().clone();
     view.fault_free = input.faults.is_empty() && input.loss == 0.0;
+    note_actor_facts(&mut view, input, &shared.prepared.users);
+    view
+}
+
+/// Fills in what the oracle learns from the actors' steps: who signed up, which team plans
+/// were asked for.
+pub(crate) fn note_actor_facts(view: &mut WorldView, input: &RunInput, users: &[crate::app::api::UserSpec]) {
     for actor in &input.actors {
-        let Some(user) = shared.prepared.users.get(actor.user as usize) else {
+        let Some(user) = users.get(actor.user as usize) else {
             continue;
         };
         for step in &actor.steps {
@@ -849,7 +856,6 @@ fn current_view(shared: &Shared, input: &RunInput, schema: &[crate::app::api::Ta
             }
         }
     }
-    view
 }
 
 fn apply_fault(
