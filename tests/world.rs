@@ -124,7 +124,11 @@ fn seeds_are_deterministic_across_processes() {
         String::from_utf8(output.stdout).expect("utf-8")
     };
     let first = run();
-    assert_eq!(first.lines().count(), 9, "{first}");
+    // One hash per (strategy, seed); every strategy of the file has an expectation.
+    let strategies = scenario_file("scenarios/004_checkout/coupon_race.toml")
+        .expect
+        .len();
+    assert_eq!(first.lines().count(), 3 * strategies, "{first}");
     assert_eq!(first, run());
 }
 
@@ -273,4 +277,38 @@ fn an_old_token_version_is_refused_clearly() {
     let token = token::encode(&base_input()).replacen("rh1_", "rh0_", 1);
     let err = replay(&token).expect_err("refused");
     assert!(err.contains("v0"), "{err}");
+}
+
+#[test]
+fn reference_survives_a_crash_at_every_step_of_every_flow() {
+    use racehound::explore::crash_sweep::{crash_sweep, SWEPT_FLOWS};
+    let mut points = 0;
+    for flow in SWEPT_FLOWS {
+        let sweep = crash_sweep("reference", flow).unwrap_or_else(|e| panic!("{flow}: {e}"));
+        assert!(sweep.points >= 4, "{flow}: only {} crash points", sweep.points);
+        points += sweep.points;
+        assert!(
+            sweep.failures.is_empty(),
+            "reference breaks when app-1 crashes during {flow}: {:#?}",
+            sweep.failures
+        );
+    }
+    println!(
+        "crash sweep: reference passed {points} crash points over {} flows",
+        SWEPT_FLOWS.len()
+    );
+}
+
+#[test]
+fn the_crash_sweep_catches_check_then_create_without_a_key() {
+    // A sweep that cannot fail proves nothing: checkout.naive loses its customer to a crash
+    // between the Stripe create and the UPDATE, and the browser's retry creates another.
+    let sweep = racehound::explore::crash_sweep::crash_sweep("checkout.naive", "checkout").expect("sweeps");
+    assert!(
+        sweep.failures.iter().any(|f| f
+            .violations
+            .iter()
+            .any(|v| v.contains("no_duplicate_customers") || v.contains("no_orphan_customers"))),
+        "no crash point broke checkout.naive: {sweep:?}"
+    );
 }

@@ -5,6 +5,7 @@
 //! still breaks the same invariant, and prints it as a replay token. [`replay`] runs a token
 //! again; [`check_determinism`] runs a seed twice and compares trace hashes.
 
+pub mod crash_sweep;
 pub mod input;
 pub mod shrink;
 pub mod sweep;
