@@ -1,8 +1,10 @@
 //! Benchmarks: simulations per second against a bare-turmoil baseline measured in the same
-//! run, sweep scaling over threads, and the peak memory of a long sweep.
+//! run, sweep scaling over threads, the peak memory of a long sweep, and ([`ttfc`]) the time
+//! to the first counterexample beside a plain stress test ([`stress`]).
 //!
 //! This is the one module that reads the wall clock (`std::time::Instant`): it measures how
-//! fast simulations run, and nothing it measures feeds back into a simulation.
+//! fast simulations run, and nothing it measures feeds back into a simulation. The stress
+//! test sleeps for real and is not reproducible, by design: it is what racehound replaces.
 
 pub mod baseline;
 pub mod stress;
