@@ -13,7 +13,7 @@ root=$(pwd)
 secs=${FUZZ_SECS:-30}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(scenario_file stripe_wire webhook_signature db_model)
+  targets=(scenario_file stripe_wire webhook_signature db_model reference_schedule)
 fi
 
 start=$(date +%s)

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use racehound::fuzzing::{run_target, TARGETS};
+use racehound::fuzzing::{reference_schedule_input, run_target, SCHEDULE_FLOWS, TARGETS};
+use racehound::scenario::FAULT_KINDS;
+use racehound::sim::faults::{Fault, Service};
 
 /// The corpus files of `target`, sorted; panics if the directory is missing or empty.
 fn corpus_files(target: &str) -> Vec<PathBuf> {
@@ -47,6 +49,66 @@ fn corpus_webhook_signature() {
 #[test]
 fn corpus_db_model() {
     run_corpus("db_model");
+}
+
+#[test]
+fn corpus_reference_schedule() {
+    run_corpus("reference_schedule");
+}
+
+/// The `racehound::scenario::FAULT_KINDS` name of a fault the schedule decoder plans.
+fn fault_kind(fault: &Fault) -> &'static str {
+    match fault {
+        Fault::Crash { .. } => "crash",
+        Fault::Partition { .. } => "partition",
+        Fault::ServiceError {
+            service: Service::Stripe,
+            status: 500,
+            ..
+        } => "stripe_5xx",
+        Fault::ServiceError {
+            service: Service::Stripe,
+            ..
+        } => "stripe_429",
+        Fault::ServiceError { status: 500, .. } => "clerk_5xx",
+        Fault::ServiceError { .. } => "clerk_429",
+        Fault::DropResponse { .. } => "lost_response",
+        Fault::DbConnectionDrop { .. } => "db_connection_drop",
+        Fault::WebhookDuplicate { .. } => "webhook_duplicate",
+        Fault::WebhookReorder { .. } => "webhook_reorder",
+        Fault::WebhookDelay { .. } => "webhook_delay",
+        Fault::WebhookBeforeResponse { .. } => "webhook_early",
+        Fault::TimeJump { .. } => "time_jump_25h",
+        Fault::Latency { .. } => "latency",
+        Fault::Loss { .. } => "loss",
+    }
+}
+
+/// The schedule seeds between them play every flow and every fault kind at least once.
+#[test]
+fn reference_schedule_corpus_covers_every_flow_and_fault_kind() {
+    let mut flows = Vec::new();
+    let mut kinds = Vec::new();
+    for path in corpus_files("reference_schedule") {
+        let data = std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let input = reference_schedule_input(&data);
+        flows.extend(
+            input
+                .actors
+                .iter()
+                .flat_map(|a| a.steps.iter().map(|s| s.flow.clone())),
+        );
+        kinds.extend(input.faults.iter().map(|f| fault_kind(&f.fault)));
+    }
+    for flow in SCHEDULE_FLOWS {
+        assert!(flows.iter().any(|f| f == flow), "no corpus file plays {flow}");
+    }
+    for kind in FAULT_KINDS {
+        assert!(
+            kinds.contains(kind),
+            "no corpus file plans {kind} (planned: {kinds:?})"
+        );
+    }
 }
 
 #[test]
