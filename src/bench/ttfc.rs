@@ -20,7 +20,7 @@ pub const TTFC_SEEDS_MAX: u32 = 2_000;
 pub struct TtfcRow {
     /// Strategy id.
     pub strategy: String,
-    /// The scenario exploration ran (the first, by name, expected to fail).
+    /// The scenario both sides ran (the first by name expected to fail, fault-free if any).
     pub scenario: String,
     /// Per base seed: seeds tried until the first failure (`None`: not found) and wall secs.
     pub runs: Vec<(Option<u64>, f64)>,
@@ -64,7 +64,10 @@ pub fn measure(
             .copied()
             .filter(|s| expected_to_fail(s, info.id))
             .collect();
-        let (Some(first), Some(app)) = (failing.first(), by_id(info.id)) else {
+        // Both sides run the same scenario when they can: the first fault-free one expected
+        // to fail (a stress test cannot inject faults), else the first one expected to fail.
+        let stress_scenario = failing.iter().find(|s| unsupported_reason(s).is_none()).copied();
+        let (Some(first), Some(app)) = (stress_scenario.or(failing.first().copied()), by_id(info.id)) else {
             continue;
         };
         let runs = (0..u64::from(base_seeds.max(1)))
@@ -85,7 +88,6 @@ pub fn measure(
                 (tried, secs)
             })
             .collect();
-        let stress_scenario = failing.iter().find(|s| unsupported_reason(s).is_none());
         let stress_result = match stress_scenario {
             None => Err(unsupported_reason(first).unwrap_or("no scenario").to_string()),
             Some(s) => {

@@ -303,7 +303,12 @@ fn signup_complete(view: &WorldView) -> Vec<Violation> {
     let referenced: BTreeSet<String> = view.db_refs("cus_").into_iter().map(|(id, _, _)| id).collect();
     let mut found = Vec::new();
     for user_id in &view.signed_up {
-        let has_profile = view.db.values().flatten().any(|row| {
+        // The app's `profiles` table when it has one; otherwise any row naming the user.
+        let profile_rows: Vec<&crate::fakes::postgres::Row> = match view.db.get("profiles") {
+            Some(rows) => rows.iter().collect(),
+            None => view.db.values().flatten().collect(),
+        };
+        let has_profile = profile_rows.iter().any(|row| {
             row.get("user_id").and_then(|v| v.as_text()) == Some(user_id.as_str())
                 || row.get("id").and_then(|v| v.as_text()) == Some(user_id.as_str())
         });

@@ -148,6 +148,8 @@ pub struct Shared {
     browsers_active: AtomicUsize,
     deliveries_active: AtomicUsize,
     sessions: Mutex<BTreeMap<usize, String>>,
+    /// Users whose signup callback some replica began to handle.
+    signups_handled: Mutex<std::collections::BTreeSet<String>>,
     replicas: u32,
 }
 
@@ -451,6 +453,9 @@ async fn app_handler<A: AppLogic>(
             call: describe(&call),
         },
     );
+    if let AppCall::Signup { user_id } = &call {
+        env.shared.signups_handled.lock().insert(user_id.clone());
+    }
     let AppReply { status, body } = app.handle(env.as_ref(), call).await;
     let body_bytes = serde_json::to_vec(&body).unwrap_or_default();
     env.shared.push(
@@ -828,6 +833,11 @@ fn current_view(shared: &Shared, input: &RunInput, schema: &[crate::app::api::Ta
     view.idempotent_responses = shared.idempotent.lock().clone();
     view.fault_free = input.faults.is_empty() && input.loss == 0.0;
     note_actor_facts(&mut view, input, &shared.prepared.users);
+    // A signup that never reached an app (every attempt hit a crashed replica) is a user who
+    // did not sign up: nothing could know of them.
+    let handled = shared.signups_handled.lock();
+    view.signed_up.retain(|user_id| handled.contains(user_id));
+    drop(handled);
     view
 }
 
@@ -1016,6 +1026,7 @@ pub fn run_checked<A: AppLogic>(input: &RunInput, app: Arc<A>, invariants: &[Inv
         browsers_active: AtomicUsize::new(input.actors.iter().map(|a| a.steps.len()).sum()),
         deliveries_active: AtomicUsize::new(0),
         sessions: Mutex::new(BTreeMap::new()),
+        signups_handled: Mutex::new(std::collections::BTreeSet::new()),
         replicas: input.replicas,
     });
 
