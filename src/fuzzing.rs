@@ -1162,14 +1162,7 @@ pub const SCHEDULE_STRATEGY: &str = "reference";
 /// The scenario name a decoded schedule carries (it shows in the replay token).
 pub const SCHEDULE_SCENARIO: &str = "fuzz.reference_schedule";
 /// The flows a schedule step is drawn from, by `byte % 6`.
-pub const SCHEDULE_FLOWS: [&str; 6] = [
-    "signup",
-    "checkout",
-    "apply_coupon",
-    "pay",
-    "create_team_org",
-    "clerk_subscription",
-];
+pub const SCHEDULE_FLOWS: [&str; 6] = crate::scenario::BROWSER_FLOWS;
 /// Client timeouts per attempt a step is given, by `byte % 3`.
 const SCHEDULE_TIMEOUTS_MS: [u64; 3] = [1_000, 3_000, 10_000];
 /// The peers a partition cuts an app replica from, by `byte % 3`.

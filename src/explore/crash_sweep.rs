@@ -16,14 +16,7 @@ use crate::sim::trace::TraceKind;
 use crate::time::EPOCH_UNIX_MS;
 
 /// The flows the sweep covers, each as the browser steps that drive it.
-pub const SWEPT_FLOWS: &[&str] = &[
-    "signup",
-    "checkout",
-    "apply_coupon",
-    "pay",
-    "create_team_org",
-    "clerk_subscription",
-];
+pub const SWEPT_FLOWS: &[&str] = &crate::scenario::BROWSER_FLOWS;
 
 /// The replica that crashes (the only one).
 pub const CRASHED_HOST: &str = "app-1";

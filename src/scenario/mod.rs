@@ -17,6 +17,16 @@ pub use builder::{FaultKind, Flow, ScenarioBuilder};
 pub use file::RangeMs;
 use file::ScenarioFile;
 
+/// The flows a user's browser drives (every flow but the cron's `reconcile`).
+pub const BROWSER_FLOWS: [&str; 6] = [
+    "signup",
+    "checkout",
+    "apply_coupon",
+    "pay",
+    "create_team_org",
+    "clerk_subscription",
+];
+
 /// Flows a scenario step may name.
 pub const FLOWS: &[&str] = &[
     "signup",
