@@ -124,6 +124,7 @@ pub mod bench;
 #[cfg(not(racehound_loom))]
 pub mod explore;
 pub mod fakes;
+#[cfg(not(racehound_loom))]
 pub mod fuzzing;
 #[cfg(not(racehound_loom))]
 mod harness;
