@@ -7,7 +7,9 @@
 //! 2. **Deterministic keys**: the Stripe `Idempotency-Key` is derived from the owning row
 //!    (`customer:{tenant_id}`), so two concurrent callers — two tabs, two replicas, a retry
 //!    after a lost response, a restart after a crash — ask Stripe for *the same* creation and
-//!    get the same customer back.
+//!    get the same customer back. Stripe saves a 5xx under the key too, so past a 5xx every
+//!    caller moves on to the next key of one deterministic sequence
+//!    ([`customer_idempotency_key_generation`]).
 //! 3. **Store with compare-and-set**: `UPDATE tenants SET stripe_customer_id = $1 WHERE id =
 //!    $2 AND stripe_customer_id IS NULL`. A `SELECT` followed by an unconditional `UPDATE` is
 //!    last-writer-wins under READ COMMITTED; the condition makes the second writer a no-op that
