@@ -78,8 +78,14 @@ pub fn stripe_error_is_transient(error: &StripeError) -> bool {
 /// transient failures: with the *same* key after a timeout, 409 or 429 (nothing was saved, or
 /// the first request may have committed), with the *next* key of the sequence after a 5xx
 /// (which Stripe saved under the key and would replay).
-async fn create_customer_idempotently<E: Env>(
+///
+/// Before each retry it re-reads the tenant row: after a 409 (another caller is creating the
+/// customer right now) or a back-off, the winner has usually stored its customer already, and
+/// adopting it beats asking Stripe again (which, had the key expired meanwhile, would create
+/// a second customer).
+async fn create_customer_idempotently<E: Env, C: DbConn>(
     env: &E,
+    conn: &mut C,
     tenant_id: i64,
     user_id: &str,
     email: &str,
@@ -95,7 +101,12 @@ async fn create_customer_idempotently<E: Env>(
     let mut generation = 0u32;
     let mut backoff = STRIPE_BACKOFF_FIRST;
     let mut last_error = None;
-    for _attempt in 0..STRIPE_ATTEMPTS_MAX {
+    for attempt in 0..STRIPE_ATTEMPTS_MAX {
+        if attempt > 0 {
+            if let Some(stored) = select_tenant(conn, user_id, false).await?.stripe_customer_id {
+                return Ok(stored);
+            }
+        }
         let key = customer_idempotency_key_generation(tenant_id, generation);
         match env.stripe().create_customer(params.clone(), Some(key)).await {
             Ok(customer) => return Ok(customer.id),
@@ -132,7 +143,7 @@ pub async fn ensure_stripe_customer<E: Env>(env: &E, user_id: &str) -> Result<St
         return Ok(existing);
     }
     // 2. The external call, outside any transaction, with the row-derived key.
-    let created = create_customer_idempotently(env, tenant.id, user_id, &tenant.email).await?;
+    let created = create_customer_idempotently(env, &mut conn, tenant.id, user_id, &tenant.email).await?;
     // 3. Compare-and-set: only the first writer stores; everyone else adopts what is stored.
     let stored = conn
         .execute(

@@ -43,7 +43,8 @@ pub struct Entry {
     pub endpoint: String,
     /// Its parameters, sorted.
     pub params: Vec<(String, String)>,
-    /// When it was first used.
+    /// When it was first used; once saved, when its result was saved (the 24 h run from
+    /// there: a key never expires while its request is still executing, nor right after).
     pub created: SimTime,
     /// In flight or saved.
     pub outcome: Outcome,
@@ -164,12 +165,13 @@ impl Store {
         );
     }
 
-    /// Saves the finished request's response, or drops the claim for a 429 (not saved).
-    pub fn finish(&mut self, key: &str, response: &HttpResponse) {
+    /// Saves the finished request's response at `now`, or drops the claim for a 429 (not saved).
+    pub fn finish(&mut self, now: SimTime, key: &str, response: &HttpResponse) {
         if response.status == 429 {
             self.entries.remove(key);
         } else if let Some(entry) = self.entries.get_mut(key) {
             entry.outcome = Outcome::Saved(response.clone());
+            entry.created = now;
         }
     }
 

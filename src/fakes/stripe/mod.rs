@@ -451,7 +451,7 @@ impl Stripe {
             Err(err) => self.respond(&p.request_id, key, &err),
         };
         if let Some(key) = key {
-            self.idempotency.finish(key, &resp);
+            self.idempotency.finish(now, key, &resp);
         }
         if p.fault == Some(FaultKind::CommitThenDropResponse) {
             resp = resp.with_header(DROP_RESPONSE_HEADER, "true");

@@ -279,6 +279,23 @@ fn idempotency_key_expires_after_24h() {
 }
 
 #[test]
+fn idempotency_key_window_starts_when_the_result_is_saved() {
+    // Found by the reference_schedule fuzz target: a request still executing when the clock
+    // passed 24 h (a time jump) was saved already expired, and the next request with its key
+    // created a second customer. Stripe keeps a result for 24 h after it is saved.
+    let mut s = world();
+    let req = keyed(post("/v1/customers", &[("email", "a@x.test")]), "tenant-1");
+    let Began::InFlight(first) = s.begin(at(0), &req) else {
+        panic!("first request should be in flight")
+    };
+    let done = s.finish(at(25 * 3600), first);
+    let again = s.handle(at(25 * 3600 + 1), &req);
+    assert_eq!(again.header("Idempotent-Replayed"), Some("true"));
+    assert_eq!(again.body, done.body);
+    assert_eq!(customer_count(&s), 1);
+}
+
+#[test]
 fn idempotency_key_over_255_chars_is_400() {
     let mut s = world();
     let long = "k".repeat(256);
