@@ -11,6 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 secs=${FUZZ_SECS:-30}
+# libFuzzer's seed: a fixed one (CI) replays the same inputs in the same order each run, so
+# a red CI is a change in the code, not luck; 0 lets libFuzzer pick one (longer local runs).
+seed=${FUZZ_SEED:-0}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   targets=(scenario_file stripe_wire webhook_signature db_model reference_schedule)
@@ -36,7 +39,7 @@ for target in "${targets[@]}"; do
   log="$scratch/$target.log"
   echo "fuzz.sh: $target for ${secs} s"
   if ! cargo fuzz run "$target" -s none "$scratch/$target" "corpus/$target" -- \
-      -max_total_time="$secs" -max_len=4096 -print_final_stats=1 >"$log" 2>&1; then
+      -max_total_time="$secs" -max_len=4096 -print_final_stats=1 -seed="$seed" >"$log" 2>&1; then
     status=1
     echo "fuzz.sh: $target FAILED; the crash input is in fuzz/artifacts/$target/:" >&2
     grep -E -A8 "panicked|ERROR: libFuzzer|SUMMARY" "$log" >&2 || tail -40 "$log" >&2
