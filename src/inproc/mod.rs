@@ -133,26 +133,22 @@ pub struct SharedWorld {
 impl Shared {
     /// Wraps a prepared world.
     pub fn new(prepared: &Prepared, clock: Arc<ManualClock>) -> Self {
-        Self {
-            world: Arc::new(SharedWorld {
-                stripe: Mutex::new(prepared.stripe.clone()),
-                clerk: Mutex::new(prepared.clerk.clone()),
-                db: Mutex::new(prepared.db.clone()),
-                clock,
-                real_latency: None,
-            }),
-        }
+        Self::build(prepared, clock, None)
     }
 
     /// Like [`Shared::new`], with real-time latency at every interleaving point.
     pub fn with_real_latency(prepared: &Prepared, clock: Arc<ManualClock>, latency: RealLatency) -> Self {
+        Self::build(prepared, clock, Some(latency))
+    }
+
+    fn build(prepared: &Prepared, clock: Arc<ManualClock>, real_latency: Option<RealLatency>) -> Self {
         Self {
             world: Arc::new(SharedWorld {
                 stripe: Mutex::new(prepared.stripe.clone()),
                 clerk: Mutex::new(prepared.clerk.clone()),
                 db: Mutex::new(prepared.db.clone()),
                 clock,
-                real_latency: Some(latency),
+                real_latency,
             }),
         }
     }
