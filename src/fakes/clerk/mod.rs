@@ -248,6 +248,12 @@ impl Clerk {
         fresh
     }
 
+    /// Events emitted so far, organizations and memberships: a cheap change detector.
+    pub fn change_counts(&self) -> (u64, usize, usize) {
+        let events = self.events_forgotten_count + self.events.len() as u64;
+        (events, self.orgs.len(), self.memberships.len())
+    }
+
     /// The Svix signing secret, `whsec_<base64>`.
     pub fn webhook_secret(&self) -> &str {
         &self.webhook_secret

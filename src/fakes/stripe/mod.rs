@@ -480,6 +480,13 @@ impl Stripe {
         new
     }
 
+    /// Events emitted so far and live (not deleted) customers: a cheap change detector.
+    pub fn change_counts(&self) -> (usize, usize) {
+        let objects = &self.core.objects;
+        let live_customers = objects.customers.values().filter(|c| !c.deleted).count();
+        (objects.events.len(), live_customers)
+    }
+
     /// Every event so far, oldest first.
     pub fn events(&self) -> &[Event] {
         &self.core.objects.events
