@@ -312,3 +312,57 @@ fn the_crash_sweep_catches_check_then_create_without_a_key() {
         "no crash point broke checkout.naive: {sweep:?}"
     );
 }
+
+/// Every scenario file under `scenarios/`, sorted.
+fn every_scenario_file() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files = Vec::new();
+    for dir in std::fs::read_dir(&root).expect("scenarios/") {
+        let dir = dir.expect("entry").path();
+        if !dir.is_dir() {
+            continue;
+        }
+        for file in std::fs::read_dir(&dir).expect("scenario dir") {
+            let file = file.expect("entry").path();
+            if file.extension().is_some_and(|e| e == "toml") {
+                let relative = file.strip_prefix(env!("CARGO_MANIFEST_DIR")).expect("under the crate");
+                files.push(relative.to_string_lossy().into_owned());
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn jumping_over_idle_time_changes_no_trace() {
+    use racehound::explore::run_input_stepping;
+    use racehound::sim::world::Stepping;
+    let mut compared = 0;
+    let mut different = Vec::new();
+    let (mut steps_jumping, mut steps_ticking) = (0u64, 0u64);
+    for path in every_scenario_file() {
+        let scenario = scenario_file(&path);
+        for strategy in scenario.strategies.iter().take(2) {
+            for seed in 0..2 {
+                let input = resolve(&scenario, strategy, seed);
+                let jumping = run_input_stepping(&input, Stepping::JumpIdle).expect("runs");
+                let ticking = run_input_stepping(&input, Stepping::EveryTick).expect("runs");
+                compared += 1;
+                steps_jumping += jumping.steps;
+                steps_ticking += ticking.steps;
+                if jumping.trace_hash != ticking.trace_hash {
+                    different.push(format!("{path} {strategy} seed {seed}"));
+                }
+            }
+        }
+    }
+    assert!(compared >= 80, "compared only {compared} runs");
+    assert!(different.is_empty(), "jumping changed {} of {compared} traces: {different:#?}", different.len());
+    // The jumps happen: the same runs in fewer steps.
+    assert!(
+        steps_jumping * 2 < steps_ticking,
+        "{steps_jumping} steps jumping vs {steps_ticking} ticking"
+    );
+    eprintln!("{compared} runs: {steps_jumping} steps jumping, {steps_ticking} ticking");
+}

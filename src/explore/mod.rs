@@ -16,7 +16,7 @@ use crate::app::api::AppLogic;
 use crate::app::strategies::registry;
 use crate::oracle::{builtin_invariants, Invariant};
 use crate::scenario::Scenario;
-use crate::sim::world::{run, run_checked, RunOutcome};
+use crate::sim::world::{run, run_checked, run_with, RunOutcome, Stepping};
 use crate::sync::Arc;
 use input::{input_size, resolve, shrink_candidates, RunInput};
 use sweep::{sweep, RunReport, SweepConfig};
@@ -50,6 +50,12 @@ impl Default for ExploreOptions {
 pub fn run_input(input: &RunInput) -> Result<RunOutcome, String> {
     let strategy = registry::by_id(&input.strategy).ok_or_else(|| unknown_strategy(&input.strategy))?;
     Ok(run(input, Arc::new(strategy)))
+}
+
+/// Runs one input with the strategy it names, advancing time as `stepping` says.
+pub fn run_input_stepping(input: &RunInput, stepping: Stepping) -> Result<RunOutcome, String> {
+    let strategy = registry::by_id(&input.strategy).ok_or_else(|| unknown_strategy(&input.strategy))?;
+    Ok(run_with(input, Arc::new(strategy), &builtin_invariants(), stepping))
 }
 
 /// The error for a strategy id this build's catalogue does not have.

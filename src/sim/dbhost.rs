@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::timers::TimerBook;
 use super::trace::{TraceKind, TraceLog};
 use crate::app::api::{Db, DbConn, DbError, Outcome, SqlState, Stmt};
 use crate::fakes::postgres::{Database, SessionId, Step};
@@ -34,6 +35,8 @@ pub struct DbShared {
     pub db: Arc<Mutex<Database>>,
     /// Which host opened each live session (for "drop this replica's connections").
     pub owners: Arc<Mutex<Vec<(SessionId, String)>>>,
+    /// The world's timers (a blocked statement's re-submission wait is one).
+    pub timers: Arc<TimerBook>,
 }
 
 impl DbShared {
@@ -174,7 +177,7 @@ async fn execute_parked(
                         },
                     );
                 }
-                tokio::time::sleep(Duration::from_millis(1)).await;
+                shared.timers.sleep(Duration::from_millis(1)).await;
             }
         }
     }

@@ -3,6 +3,7 @@
 pub mod dbhost;
 pub mod faults;
 pub mod net;
+pub mod timers;
 pub mod trace;
 pub mod world;
 

@@ -12,8 +12,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
 
+use super::timers::TimerBook;
 use crate::app::clients::HttpTransport;
 use crate::http::{HttpRequest, HttpResponse, Method};
+use crate::sync::Arc;
 
 /// Largest request or response body accepted, in bytes.
 pub const BODY_BYTES_MAX: usize = 1 << 20;
@@ -112,15 +114,17 @@ pub struct TurmoilHttp {
     host: String,
     port: u16,
     timeout: Duration,
+    timers: Arc<TimerBook>,
 }
 
 impl TurmoilHttp {
-    /// A transport to `host:port` giving up after `timeout` per request.
-    pub fn new(host: impl Into<String>, port: u16, timeout: Duration) -> Self {
+    /// A transport to `host:port` giving up after `timeout` per request (noted in `timers`).
+    pub fn new(host: impl Into<String>, port: u16, timeout: Duration, timers: Arc<TimerBook>) -> Self {
         Self {
             host: host.into(),
             port,
             timeout,
+            timers,
         }
     }
 
@@ -171,7 +175,7 @@ impl TurmoilHttp {
 
 impl HttpTransport for TurmoilHttp {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, String> {
-        match tokio::time::timeout(self.timeout, self.send_once(request)).await {
+        match self.timers.timeout(self.timeout, self.send_once(request)).await {
             Ok(result) => result,
             Err(_) => Err(format!("timed out after {} ms", self.timeout.as_millis())),
         }

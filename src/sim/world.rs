@@ -25,6 +25,7 @@ use std::time::Duration;
 use super::dbhost::{serve_db, DbShared, SimDb};
 use super::faults::{Fault, Service, TimedFault};
 use super::net::{serve, TurmoilHttp};
+use super::timers::TimerBook;
 use super::trace::{excerpt, Trace, TraceKind, TraceLog};
 use crate::app::api::{AppCall, AppLogic, AppReply, Env, ProcessMemory};
 use crate::app::clients::{ClerkClient, HttpTransport, StripeClient, TEST_SECRET_KEY};
@@ -51,8 +52,8 @@ pub const SERVICE_PROCESSING_MS: (u64, u64) = (1, 20);
 pub const SERVICE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The dispatcher's timeout for one webhook delivery.
 pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
-/// Quiet ticks the dispatcher waits before it calls the world quiescent.
-pub const QUIET_TICKS: u32 = 20;
+/// Simulated time with nothing active and nothing new after which the world is quiescent.
+pub const QUIET_MS: u64 = 20;
 /// Simulated time after which a run that is not quiescent is an error.
 pub const SIMULATION_LIMIT: Duration = Duration::from_secs(3_600);
 /// Most turmoil steps one run may take.
@@ -77,6 +78,8 @@ pub struct RunOutcome {
     pub quiescence_violations: Vec<Violation>,
     /// The simulation failed (step limit, not quiescent, setup).
     pub sim_error: Option<String>,
+    /// turmoil steps the run took (a jump over idle time is one step).
+    pub steps: u64,
 }
 
 impl RunOutcome {
@@ -151,6 +154,10 @@ pub struct Shared {
     /// Users whose signup callback some replica began to handle.
     signups_handled: Mutex<std::collections::BTreeSet<String>>,
     replicas: u32,
+    /// Every live timer of every host (see [`super::timers`]).
+    timers: Arc<TimerBook>,
+    /// Rung by the run loop when the dispatcher has something to look at.
+    dispatch_bell: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -266,7 +273,7 @@ impl Env for SimEnv {
     }
 
     async fn sleep(&self, duration: Duration) {
-        tokio::time::sleep(duration).await;
+        self.shared.timers.sleep(duration).await;
     }
 
     fn replica(&self) -> &str {
@@ -289,7 +296,7 @@ impl Env for SimEnv {
 
 fn traced(shared: &Arc<Shared>, from: &str, to: &str, timeout: Duration) -> TracedHttp {
     TracedHttp {
-        inner: TurmoilHttp::new(to, HTTP_PORT, timeout),
+        inner: TurmoilHttp::new(to, HTTP_PORT, timeout, shared.timers.clone()),
         from: from.to_string(),
         to: to.to_string(),
         shared: shared.clone(),
@@ -337,7 +344,7 @@ async fn stripe_handler(shared: Arc<Shared>, request: HttpRequest) -> Option<Htt
             let shared = shared.clone();
             process_to_completion(async move {
                 let processing = shared.draw(SERVICE_PROCESSING_MS.0, SERVICE_PROCESSING_MS.1);
-                tokio::time::sleep(Duration::from_millis(processing)).await;
+                shared.timers.sleep(Duration::from_millis(processing)).await;
                 shared.stripe.lock().finish(shared.now(), pending)
             })
             .await?
@@ -362,7 +369,7 @@ async fn clerk_handler(shared: Arc<Shared>, request: HttpRequest) -> Option<Http
         let request = request.clone();
         process_to_completion(async move {
             let processing = shared.draw(SERVICE_PROCESSING_MS.0, SERVICE_PROCESSING_MS.1);
-            tokio::time::sleep(Duration::from_millis(processing)).await;
+            shared.timers.sleep(Duration::from_millis(processing)).await;
             shared.clerk.lock().handle(shared.now(), &request)
         })
         .await?
@@ -492,7 +499,7 @@ pub(crate) fn browser_call(step: &ResolvedStep, user_id: &str, price: &str) -> O
 }
 
 async fn browser_step(shared: Arc<Shared>, actor: usize, user_id: String, step: ResolvedStep, name: String) {
-    tokio::time::sleep(Duration::from_millis(step.at_ms)).await;
+    shared.timers.sleep(Duration::from_millis(step.at_ms)).await;
     match step.flow.as_str() {
         "pay" => {
             let session = shared.sessions.lock().get(&actor).cloned();
@@ -607,7 +614,7 @@ async fn deliver(
                 replica: replica.clone(),
             },
         );
-        let transport = TurmoilHttp::new(replica.as_str(), HTTP_PORT, WEBHOOK_TIMEOUT);
+        let transport = TurmoilHttp::new(replica.as_str(), HTTP_PORT, WEBHOOK_TIMEOUT, shared.timers.clone());
         let status = transport.send(request).await.ok().map(|r| r.status);
         shared.push(
             dispatcher,
@@ -651,7 +658,8 @@ async fn deliver(
         match next {
             Some(delay) => {
                 let wait_mark = shared.clock.schedule_mark();
-                tokio::time::sleep((delay / RETRY_TIME_COMPRESSION).max(Duration::from_millis(1))).await;
+                let wait = (delay / RETRY_TIME_COMPRESSION).max(Duration::from_millis(1));
+                shared.timers.sleep(wait).await;
                 let (_, jumped) = shared.clock.passed_since(wait_mark);
                 since_first_attempt += delay + jumped;
             }
@@ -713,7 +721,7 @@ fn spawn_delivery(
         shared.deliveries_active.fetch_add(1, Ordering::SeqCst);
         tokio::task::spawn_local(async move {
             if delay_ms > 0 {
-                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                shared.timers.sleep(Duration::from_millis(delay_ms)).await;
             }
             deliver(shared.clone(), service, id, kind, body).await;
             shared.deliveries_active.fetch_sub(1, Ordering::SeqCst);
@@ -780,10 +788,12 @@ const RECONCILE_RUNS_MAX: u32 = 3;
 
 /// The dispatcher: delivers events until the world is quiet, runs reconcile, drains again.
 ///
-/// Like a cron job that runs every few minutes, a reconcile that fails (no answer or not 2xx)
-/// is run again at the next quiet period, at most [`RECONCILE_RUNS_MAX`] times.
+/// It sleeps until the run loop rings [`Shared::dispatch_bell`] (new events, a browser step
+/// or a delivery finished). The world is quiet when no browser step and no delivery is
+/// active and nothing happens for [`QUIET_MS`]. Like a cron job that runs every few
+/// minutes, a reconcile that fails (no answer or not 2xx) is run again at the next quiet
+/// period, at most [`RECONCILE_RUNS_MAX`] times.
 async fn dispatcher(shared: Arc<Shared>) {
-    let mut quiet_ticks = 0u32;
     let mut reconciled = false;
     let mut reconcile_runs = 0u32;
     loop {
@@ -791,22 +801,41 @@ async fn dispatcher(shared: Arc<Shared>) {
         let busy = found > 0
             || shared.browsers_active.load(Ordering::SeqCst) > 0
             || shared.deliveries_active.load(Ordering::SeqCst) > 0;
-        quiet_ticks = if busy { 0 } else { quiet_ticks + 1 };
-        if quiet_ticks >= QUIET_TICKS {
-            if reconciled {
-                return;
-            }
-            reconcile_runs += 1;
-            quiet_ticks = 0;
-            let transport = traced(&shared, "cron", "app-1", SERVICE_TIMEOUT);
-            let answer = transport
-                .send(HttpRequest::new(Method::Post, "/internal/reconcile"))
-                .await;
-            let succeeded = matches!(&answer, Ok(response) if response.status < 300);
-            reconciled = succeeded || reconcile_runs >= RECONCILE_RUNS_MAX;
+        if busy {
+            shared.dispatch_bell.notified().await;
+            continue;
         }
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        let quiet = tokio::select! {
+            biased;
+            () = shared.dispatch_bell.notified() => false,
+            () = shared.timers.sleep(Duration::from_millis(QUIET_MS)) => true,
+        };
+        if !quiet {
+            continue;
+        }
+        if reconciled {
+            return;
+        }
+        reconcile_runs += 1;
+        let transport = traced(&shared, "cron", "app-1", SERVICE_TIMEOUT);
+        let answer = transport
+            .send(HttpRequest::new(Method::Post, "/internal/reconcile"))
+            .await;
+        let succeeded = matches!(&answer, Ok(response) if response.status < 300);
+        reconciled = succeeded || reconcile_runs >= RECONCILE_RUNS_MAX;
     }
+}
+
+/// What the dispatcher watches: events emitted, browser steps and deliveries active.
+fn dispatch_fingerprint(shared: &Shared) -> (usize, u64, usize, usize) {
+    let stripe_events = shared.stripe.lock().change_counts().0;
+    let clerk_events = shared.clerk.lock().change_counts().0;
+    (
+        stripe_events,
+        clerk_events,
+        shared.browsers_active.load(Ordering::SeqCst),
+        shared.deliveries_active.load(Ordering::SeqCst),
+    )
 }
 
 /// What changes when the world changes, cheap enough to read after every turmoil step.
@@ -993,6 +1022,54 @@ pub fn run<A: AppLogic>(input: &RunInput, app: Arc<A>) -> RunOutcome {
 
 /// Plays one run to quiescence, checking `invariants` (each in its phase).
 pub fn run_checked<A: AppLogic>(input: &RunInput, app: Arc<A>, invariants: &[Invariant]) -> RunOutcome {
+    run_with(input, app, invariants, Stepping::JumpIdle)
+}
+
+/// How the run loop advances simulated time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stepping {
+    /// 1 ms steps, but one long step over time in which nothing is due (the default).
+    JumpIdle,
+    /// 1 ms steps throughout (to check that jumping changes nothing).
+    EveryTick,
+}
+
+/// The one-tick step every run takes unless it jumps.
+const TICK: Duration = Duration::from_millis(1);
+
+/// The step that reaches the tick before the next due thing, if that is more than one tick.
+///
+/// A message due at `t` is handed to its host at the start of the tick that ends at or after
+/// `t`, so the jump stops one tick short of it; a timer due at `t` fires inside the tick that
+/// ends at `t`, so the jump may end there. `other_due` are the run loop's own dates (the next
+/// fault, restart or heal) and the simulation limit.
+fn idle_jump(sim: &turmoil::Sim<'_>, timers: &TimerBook, other_due: &[Duration]) -> Option<Duration> {
+    let now = sim.elapsed();
+    let ms = |d: Duration| d.as_millis() as u64;
+    let mut target_ms: Option<u64> = None;
+    let mut due = |at_ms: u64| target_ms = Some(target_ms.map_or(at_ms, |t| t.min(at_ms)));
+    if let Some(delay) = sim.next_delivery_in() {
+        let at = now + delay;
+        let at_ms_ceil = ms(at) + u64::from(at.subsec_nanos() % 1_000_000 != 0);
+        due(at_ms_ceil.saturating_sub(1));
+    }
+    if let Some(at) = timers.earliest() {
+        due(ms(at));
+    }
+    for at in other_due {
+        due(ms(*at));
+    }
+    let jump_ms = target_ms?.checked_sub(ms(now))?;
+    (jump_ms >= 2).then(|| Duration::from_millis(jump_ms))
+}
+
+/// Plays one run to quiescence with the given stepping, checking `invariants`.
+pub fn run_with<A: AppLogic>(
+    input: &RunInput,
+    app: Arc<A>,
+    invariants: &[Invariant],
+    stepping: Stepping,
+) -> RunOutcome {
     let failed = |why: String| RunOutcome {
         trace: Trace::default(),
         trace_hash: 0,
@@ -1000,18 +1077,21 @@ pub fn run_checked<A: AppLogic>(input: &RunInput, app: Arc<A>, invariants: &[Inv
         always_violations: Vec::new(),
         quiescence_violations: Vec::new(),
         sim_error: Some(why),
+        steps: 0,
     };
     let prepared = match prepare(input.seed, app.as_ref(), input.users, SimTime::EPOCH) {
         Ok(p) => p,
         Err(e) => return failed(e.to_string()),
     };
     let schema = app.schema();
+    let timers = TimerBook::new();
     let shared = Arc::new(Shared {
         stripe: Arc::new(Mutex::new(prepared.stripe.clone())),
         clerk: Arc::new(Mutex::new(prepared.clerk.clone())),
         db: DbShared {
             db: Arc::new(Mutex::new(prepared.db.clone())),
             owners: Arc::new(Mutex::new(Vec::new())),
+            timers: timers.clone(),
         },
         trace: TraceLog::default(),
         clock: WorldClock {
@@ -1027,6 +1107,8 @@ pub fn run_checked<A: AppLogic>(input: &RunInput, app: Arc<A>, invariants: &[Inv
         sessions: Mutex::new(BTreeMap::new()),
         signups_handled: Mutex::new(std::collections::BTreeSet::new()),
         replicas: input.replicas,
+        timers,
+        dispatch_bell: tokio::sync::Notify::new(),
     });
 
     let mut sim = turmoil::Builder::new()
@@ -1035,7 +1117,7 @@ pub fn run_checked<A: AppLogic>(input: &RunInput, app: Arc<A>, invariants: &[Inv
         .min_message_latency(Duration::from_millis(input.latency_ms.0))
         .max_message_latency(Duration::from_millis(input.latency_ms.1.max(input.latency_ms.0)))
         .fail_rate(input.loss)
-        .tick_duration(Duration::from_millis(1))
+        .tick_duration(TICK)
         .simulation_duration(SIMULATION_LIMIT)
         .build();
 
@@ -1111,6 +1193,7 @@ pub fn run_checked<A: AppLogic>(input: &RunInput, app: Arc<A>, invariants: &[Inv
     let mut pending: Vec<(u64, Pending)> = Vec::new();
     let mut always_violations: Vec<(SimTime, Violation)> = Vec::new();
     let mut fingerprint = state_fingerprint(&shared);
+    let mut dispatch_seen = dispatch_fingerprint(&shared);
     let mut sim_error = None;
     let mut steps = 0u64;
     loop {
@@ -1154,6 +1237,24 @@ pub fn run_checked<A: AppLogic>(input: &RunInput, app: Arc<A>, invariants: &[Inv
                 break;
             }
         }
+        // The dispatcher sleeps until something it watches changes; once rung it runs in the
+        // next step, so that step is a plain tick.
+        let dispatch_now = dispatch_fingerprint(&shared);
+        let rang = dispatch_now != dispatch_seen;
+        if rang {
+            dispatch_seen = dispatch_now;
+            shared.dispatch_bell.notify_one();
+        }
+        let jump = match stepping {
+            Stepping::JumpIdle if !rang => {
+                let mut other_due = vec![SIMULATION_LIMIT];
+                other_due.extend(faults.get(next_fault).map(|f| Duration::from_millis(f.at_ms)));
+                other_due.extend(pending.iter().map(|(at, _)| Duration::from_millis(*at)));
+                idle_jump(&sim, &shared.timers, &other_due)
+            }
+            _ => None,
+        };
+        sim.set_tick_duration(jump.unwrap_or(TICK));
         let now_fingerprint = state_fingerprint(&shared);
         if now_fingerprint != fingerprint {
             fingerprint = now_fingerprint;
@@ -1192,5 +1293,6 @@ pub fn run_checked<A: AppLogic>(input: &RunInput, app: Arc<A>, invariants: &[Inv
         always_violations,
         quiescence_violations,
         sim_error,
+        steps,
     }
 }
