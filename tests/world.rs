@@ -325,7 +325,9 @@ fn every_scenario_file() -> Vec<String> {
         for file in std::fs::read_dir(&dir).expect("scenario dir") {
             let file = file.expect("entry").path();
             if file.extension().is_some_and(|e| e == "toml") {
-                let relative = file.strip_prefix(env!("CARGO_MANIFEST_DIR")).expect("under the crate");
+                let relative = file
+                    .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+                    .expect("under the crate");
                 files.push(relative.to_string_lossy().into_owned());
             }
         }
@@ -358,7 +360,11 @@ fn jumping_over_idle_time_changes_no_trace() {
         }
     }
     assert!(compared >= 80, "compared only {compared} runs");
-    assert!(different.is_empty(), "jumping changed {} of {compared} traces: {different:#?}", different.len());
+    assert!(
+        different.is_empty(),
+        "jumping changed {} of {compared} traces: {different:#?}",
+        different.len()
+    );
     // The jumps happen: the same runs in fewer steps.
     assert!(
         steps_jumping * 2 < steps_ticking,

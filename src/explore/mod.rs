@@ -55,7 +55,12 @@ pub fn run_input(input: &RunInput) -> Result<RunOutcome, String> {
 /// Runs one input with the strategy it names, advancing time as `stepping` says.
 pub fn run_input_stepping(input: &RunInput, stepping: Stepping) -> Result<RunOutcome, String> {
     let strategy = registry::by_id(&input.strategy).ok_or_else(|| unknown_strategy(&input.strategy))?;
-    Ok(run_with(input, Arc::new(strategy), &builtin_invariants(), stepping))
+    Ok(run_with(
+        input,
+        Arc::new(strategy),
+        &builtin_invariants(),
+        stepping,
+    ))
 }
 
 /// The error for a strategy id this build's catalogue does not have.

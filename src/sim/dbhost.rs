@@ -17,7 +17,7 @@ use super::trace::{TraceKind, TraceLog};
 use crate::app::api::{Db, DbConn, DbError, Outcome, SqlState, Stmt};
 use crate::fakes::postgres::{Database, SessionId, Step};
 use crate::sync::{Arc, Mutex};
-use crate::time::SimTime;
+use crate::time::Clock;
 
 /// The port the `postgres` host listens on.
 pub const DB_PORT: u16 = 5432;
@@ -29,7 +29,7 @@ pub const FRAME_BYTES_MAX: usize = 1 << 20;
 pub const BLOCKED_TICKS_MAX: u32 = 60_000;
 
 /// The database shared by the `postgres` host and the world (for faults and snapshots).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DbShared {
     /// The model.
     pub db: Arc<Mutex<Database>>,
@@ -37,6 +37,8 @@ pub struct DbShared {
     pub owners: Arc<Mutex<Vec<(SessionId, String)>>>,
     /// The world's timers (a blocked statement's re-submission wait is one).
     pub timers: Arc<TimerBook>,
+    /// The world's clock (simulated time plus any time jump), for the trace.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl DbShared {
@@ -73,10 +75,6 @@ async fn write_frame(stream: &mut turmoil::net::TcpStream, body: &[u8]) -> std::
     let len = u32::try_from(body.len()).unwrap_or(u32::MAX).to_be_bytes();
     stream.write_all(&len).await?;
     stream.write_all(body).await
-}
-
-fn now() -> SimTime {
-    SimTime::from_epoch_offset(turmoil::elapsed())
 }
 
 /// Serves the database until the host stops.
@@ -118,7 +116,7 @@ async fn serve_connection(
     shared.owners.lock().retain(|(s, _)| *s != session);
     if was_connected {
         trace.push(
-            now(),
+            shared.clock.now(),
             "postgres",
             TraceKind::DbDisconnect {
                 session: session.0,
@@ -154,7 +152,7 @@ async fn execute_parked(
                     Err(e) => format!("error {}", e),
                 };
                 trace.push(
-                    now(),
+                    shared.clock.now(),
                     "postgres",
                     TraceKind::DbStatement {
                         session: session.0,
@@ -168,7 +166,7 @@ async fn execute_parked(
                 if !reported_block {
                     reported_block = true;
                     trace.push(
-                        now(),
+                        shared.clock.now(),
                         "postgres",
                         TraceKind::DbBlocked {
                             session: session.0,

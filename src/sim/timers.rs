@@ -81,7 +81,11 @@ impl TimerBook {
     }
 
     /// Runs `future` for at most `duration` of simulated time, the deadline noted in the book.
-    pub async fn timeout<F: Future>(self: &Arc<Self>, duration: Duration, future: F) -> Result<F::Output, Elapsed> {
+    pub async fn timeout<F: Future>(
+        self: &Arc<Self>,
+        duration: Duration,
+        future: F,
+    ) -> Result<F::Output, Elapsed> {
         let _registration = self.register(duration);
         tokio::time::timeout(duration, future).await.map_err(|_| Elapsed)
     }

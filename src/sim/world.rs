@@ -99,6 +99,8 @@ impl RunOutcome {
 #[derive(Debug, Clone)]
 struct WorldClock {
     offset_ms: Arc<AtomicU64>,
+    /// Simulated time as the run loop last saw it, for what happens outside any host (faults).
+    run_loop_ms: Arc<AtomicU64>,
 }
 
 impl WorldClock {
@@ -114,16 +116,19 @@ impl WorldClock {
 
     /// Simulated elapsed time and the time-jump offset now, to measure a schedule from.
     fn schedule_mark(&self) -> (Duration, u64) {
-        (
-            turmoil::sim_elapsed().unwrap_or_default(),
-            self.offset_ms.load(Ordering::SeqCst),
-        )
+        (self.elapsed(), self.offset_ms.load(Ordering::SeqCst))
+    }
+
+    /// Simulated time since the start: the current host's, or the run loop's between steps.
+    fn elapsed(&self) -> Duration {
+        turmoil::sim_elapsed()
+            .unwrap_or_else(|| Duration::from_millis(self.run_loop_ms.load(Ordering::SeqCst)))
     }
 }
 
 impl Clock for WorldClock {
     fn now(&self) -> SimTime {
-        let elapsed = turmoil::sim_elapsed().unwrap_or_default();
+        let elapsed = self.elapsed();
         SimTime::from_epoch_offset(elapsed) + Duration::from_millis(self.offset_ms.load(Ordering::SeqCst))
     }
 }
@@ -614,7 +619,12 @@ async fn deliver(
                 replica: replica.clone(),
             },
         );
-        let transport = TurmoilHttp::new(replica.as_str(), HTTP_PORT, WEBHOOK_TIMEOUT, shared.timers.clone());
+        let transport = TurmoilHttp::new(
+            replica.as_str(),
+            HTTP_PORT,
+            WEBHOOK_TIMEOUT,
+            shared.timers.clone(),
+        );
         let status = transport.send(request).await.ok().map(|r| r.status);
         shared.push(
             dispatcher,
@@ -1085,6 +1095,10 @@ pub fn run_with<A: AppLogic>(
     };
     let schema = app.schema();
     let timers = TimerBook::new();
+    let clock = WorldClock {
+        offset_ms: Arc::new(AtomicU64::new(0)),
+        run_loop_ms: Arc::new(AtomicU64::new(0)),
+    };
     let shared = Arc::new(Shared {
         stripe: Arc::new(Mutex::new(prepared.stripe.clone())),
         clerk: Arc::new(Mutex::new(prepared.clerk.clone())),
@@ -1092,11 +1106,10 @@ pub fn run_with<A: AppLogic>(
             db: Arc::new(Mutex::new(prepared.db.clone())),
             owners: Arc::new(Mutex::new(Vec::new())),
             timers: timers.clone(),
+            clock: Arc::new(clock.clone()),
         },
         trace: TraceLog::default(),
-        clock: WorldClock {
-            offset_ms: Arc::new(AtomicU64::new(0)),
-        },
+        clock,
         rng: Mutex::new(SimRng::new(input.seed, "world")),
         prepared,
         deliveries: Mutex::new(BTreeMap::new()),
@@ -1198,6 +1211,7 @@ pub fn run_with<A: AppLogic>(
     let mut steps = 0u64;
     loop {
         let elapsed_ms = sim.elapsed().as_millis() as u64;
+        shared.clock.run_loop_ms.store(elapsed_ms, Ordering::SeqCst);
         while next_fault < faults.len() && faults[next_fault].at_ms <= elapsed_ms {
             let fault = faults[next_fault].clone();
             apply_fault(&mut sim, &shared, &fault.fault, fault.at_ms, &mut pending);
@@ -1264,7 +1278,11 @@ pub fn run_with<A: AppLogic>(
                     .iter()
                     .any(|(_, v)| v.invariant == violation.invariant)
                 {
-                    let at = SimTime::from_epoch_offset(sim.elapsed());
+                    shared
+                        .clock
+                        .run_loop_ms
+                        .store(sim.elapsed().as_millis() as u64, Ordering::SeqCst);
+                    let at = shared.now();
                     shared.trace.push(
                         at,
                         "oracle",
