@@ -343,6 +343,7 @@ fn jumping_over_idle_time_changes_no_trace() {
     let mut compared = 0;
     let mut different = Vec::new();
     let (mut steps_jumping, mut steps_ticking) = (0u64, 0u64);
+    let (mut runs_jumping, mut runs_ticking) = (0u64, 0u64);
     for path in every_scenario_file() {
         let scenario = scenario_file(&path);
         for strategy in scenario.strategies.iter().take(2) {
@@ -353,6 +354,8 @@ fn jumping_over_idle_time_changes_no_trace() {
                 compared += 1;
                 steps_jumping += jumping.steps;
                 steps_ticking += ticking.steps;
+                runs_jumping += jumping.host_runs;
+                runs_ticking += ticking.host_runs;
                 if jumping.trace_hash != ticking.trace_hash {
                     different.push(format!("{path} {strategy} seed {seed}"));
                 }
@@ -370,5 +373,13 @@ fn jumping_over_idle_time_changes_no_trace() {
         steps_jumping * 2 < steps_ticking,
         "{steps_jumping} steps jumping vs {steps_ticking} ticking"
     );
-    eprintln!("{compared} runs: {steps_jumping} steps jumping, {steps_ticking} ticking");
+    // Idle hosts are skipped: fewer host runs per step too.
+    assert!(
+        runs_jumping * steps_ticking < runs_ticking * steps_jumping,
+        "{runs_jumping} host runs in {steps_jumping} steps vs {runs_ticking} in {steps_ticking}"
+    );
+    eprintln!(
+        "{compared} runs: {steps_jumping} steps and {runs_jumping} host runs jumping, \
+         {steps_ticking} steps and {runs_ticking} host runs ticking"
+    );
 }

@@ -58,8 +58,19 @@ async fn exchange(host: &str, message: &str) -> turmoil::Result<String> {
     Ok(lines.next_line().await?.unwrap_or_default())
 }
 
-/// Runs one baseline simulation; returns how many exchanges were answered.
-pub fn run_baseline(config: BaselineConfig) -> Result<u64, String> {
+/// What one baseline simulation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BaselineOutcome {
+    /// Exchanges answered.
+    pub answered: u64,
+    /// turmoil steps taken (one per tick).
+    pub steps: u64,
+    /// Times a host's software ran (every running host, every step).
+    pub host_runs: u64,
+}
+
+/// Runs one baseline simulation.
+pub fn run_baseline(config: BaselineConfig) -> Result<BaselineOutcome, String> {
     let mut sim = turmoil::Builder::new()
         .rng_seed(config.seed)
         .min_message_latency(Duration::from_millis(config.latency_ms_min))
@@ -89,8 +100,14 @@ pub fn run_baseline(config: BaselineConfig) -> Result<u64, String> {
         });
     }
     sim.run().map_err(|e| e.to_string())?;
+    let tick_ns = u128::from(config.tick_ms.max(1)) * 1_000_000;
+    let steps = u64::try_from(sim.elapsed().as_nanos() / tick_ns).unwrap_or(u64::MAX);
     let total = *answered.borrow();
-    Ok(total)
+    Ok(BaselineOutcome {
+        answered: total,
+        steps,
+        host_runs: sim.host_runs(),
+    })
 }
 
 #[cfg(test)]
@@ -106,6 +123,8 @@ mod tests {
             tick_ms: 1,
             exchanges_per_client: 3,
         };
-        assert_eq!(run_baseline(config), Ok(6));
+        let outcome = run_baseline(config).expect("runs");
+        assert_eq!(outcome.answered, 6);
+        assert!(outcome.steps > 6, "{outcome:?}");
     }
 }

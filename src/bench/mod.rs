@@ -72,6 +72,7 @@ pub fn run_benchmarks(sims: u32, sweep_seeds: u32) -> String {
     let round_trips = probe.unwrap_or(20).max(2);
     let exchanges_per_client = u32::try_from(round_trips.div_ceil(2)).unwrap_or(u32::MAX);
 
+    let (mut baseline_steps, mut baseline_host_runs) = (0u64, 0u64);
     let start = Instant::now();
     for seed in 0..u64::from(sims) {
         let config = baseline::BaselineConfig {
@@ -81,14 +82,20 @@ pub fn run_benchmarks(sims: u32, sweep_seeds: u32) -> String {
             tick_ms: 1,
             exchanges_per_client,
         };
-        let _ = baseline::run_baseline(config);
+        if let Ok(outcome) = baseline::run_baseline(config) {
+            baseline_steps += outcome.steps;
+            baseline_host_runs += outcome.host_runs;
+        }
     }
     let baseline_secs = start.elapsed().as_secs_f64();
 
     let start = Instant::now();
     let mut failures = 0u32;
+    let (mut harness_steps, mut harness_host_runs) = (0u64, 0u64);
     for seed in 0..u64::from(sims) {
         if let Ok(outcome) = run_input(&resolve(&scenario, "checkout.naive", seed)) {
+            harness_steps += outcome.steps;
+            harness_host_runs += outcome.host_runs;
             if !outcome.violations().is_empty() {
                 failures += 1;
             }
@@ -176,6 +183,17 @@ pub fn run_benchmarks(sims: u32, sweep_seeds: u32) -> String {
         } else {
             0.0
         }
+    ));
+    let per_sim = |n: u64| n as f64 / f64::from(sims);
+    out.push_str(&format!(
+        "| turmoil steps per simulation (baseline, harness) | {:.0}, {:.0} (the harness jumps over idle time) |\n",
+        per_sim(baseline_steps),
+        per_sim(harness_steps)
+    ));
+    out.push_str(&format!(
+        "| host runs per simulation (baseline, harness) | {:.0}, {:.0} (the harness skips idle hosts) |\n",
+        per_sim(baseline_host_runs),
+        per_sim(harness_host_runs)
     ));
     out.push_str(&format!(
         "| sweep (`reference`), 1 thread | {:.0} sims/s |\n",

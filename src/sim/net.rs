@@ -15,7 +15,7 @@ use hyper_util::rt::TokioIo;
 use super::timers::TimerBook;
 use crate::app::clients::HttpTransport;
 use crate::http::{HttpRequest, HttpResponse, Method};
-use crate::sync::Arc;
+use crate::sync::{Arc, Mutex};
 
 /// Largest request or response body accepted, in bytes.
 pub const BODY_BYTES_MAX: usize = 1 << 20;
@@ -108,13 +108,33 @@ where
     }
 }
 
-/// Sends requests to one host and port over fresh simulated TCP connections.
-#[derive(Debug, Clone)]
+/// Most idle keep-alive connections one [`TurmoilHttp`] keeps.
+pub const IDLE_CONNECTIONS_MAX: usize = 4;
+
+/// An open HTTP/1 connection's sending half.
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// Sends requests to one host and port over simulated TCP: a fresh connection per request, or
+/// with [`TurmoilHttp::keep_alive`] idle connections reused as Stripe's and Clerk's SDKs do.
+#[derive(Clone)]
 pub struct TurmoilHttp {
     host: String,
     port: u16,
     timeout: Duration,
     timers: Arc<TimerBook>,
+    /// Idle keep-alive connections (`None`: a fresh connection per request).
+    idle: Option<Arc<Mutex<Vec<Sender>>>>,
+}
+
+impl std::fmt::Debug for TurmoilHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurmoilHttp")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("timeout", &self.timeout)
+            .field("keep_alive", &self.idle.is_some())
+            .finish()
+    }
 }
 
 impl TurmoilHttp {
@@ -125,20 +145,56 @@ impl TurmoilHttp {
             port,
             timeout,
             timers,
+            idle: None,
         }
     }
 
-    async fn send_once(&self, request: HttpRequest) -> Result<HttpResponse, String> {
+    /// The same transport, reusing a connection after a complete exchange (HTTP keep-alive).
+    ///
+    /// A connection is reused only when its last exchange ended with a whole response; one that
+    /// failed, timed out or was closed by the server is dropped, never retried on.
+    pub fn keep_alive(mut self) -> Self {
+        self.idle = Some(Arc::new(Mutex::new(Vec::new())));
+        self
+    }
+
+    /// An idle connection that is still open, or a new one.
+    async fn connection(&self) -> Result<Sender, String> {
+        if let Some(idle) = &self.idle {
+            loop {
+                let Some(mut sender) = idle.lock().pop() else {
+                    break;
+                };
+                if !sender.is_closed() && sender.ready().await.is_ok() {
+                    return Ok(sender);
+                }
+            }
+        }
         let stream = turmoil::net::TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(|e| format!("connect to {}: {e}", self.host))?;
-        let (mut sender, connection) =
+        let (sender, connection) =
             hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
                 .await
                 .map_err(|e| format!("handshake with {}: {e}", self.host))?;
         tokio::task::spawn_local(async move {
             let _ = connection.await;
         });
+        Ok(sender)
+    }
+
+    /// Keeps `sender` for the next request if keep-alive is on and there is room.
+    fn release(&self, sender: Sender) {
+        if let Some(idle) = &self.idle {
+            let mut idle = idle.lock();
+            if idle.len() < IDLE_CONNECTIONS_MAX {
+                idle.push(sender);
+            }
+        }
+    }
+
+    async fn send_once(&self, request: HttpRequest) -> Result<HttpResponse, String> {
+        let mut sender = self.connection().await?;
         let mut builder = hyper::Request::builder()
             .method(request.method.as_str())
             .uri(request.path.as_str())
@@ -165,6 +221,7 @@ impl TurmoilHttp {
             .map_err(|e| format!("reading body from {}: {e}", self.host))?
             .to_bytes()
             .to_vec();
+        self.release(sender);
         Ok(HttpResponse {
             status,
             headers,

@@ -12,8 +12,9 @@
 //! what it sends would leave at the end of the long step. `tests/world.rs` checks that runs
 //! with and without jumping give the same trace.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::sync::{Arc, Mutex};
@@ -27,7 +28,8 @@ pub struct TimerBook {
 #[derive(Debug, Default)]
 struct Book {
     next_id: u64,
-    deadlines: BTreeSet<(Duration, u64)>,
+    /// (deadline, id) → the host that set the timer.
+    deadlines: BTreeMap<(Duration, u64), Option<IpAddr>>,
 }
 
 /// Removes its deadline from the book when the timer completes or is dropped (a crash).
@@ -57,7 +59,7 @@ impl TimerBook {
         let mut inner = self.inner.lock();
         inner.next_id += 1;
         let key = (now.saturating_add(duration), inner.next_id);
-        inner.deadlines.insert(key);
+        inner.deadlines.insert(key, turmoil::current_host_addr());
         Registration {
             book: self.clone(),
             key,
@@ -66,7 +68,20 @@ impl TimerBook {
 
     /// The earliest deadline of a live timer.
     pub fn earliest(&self) -> Option<Duration> {
-        self.inner.lock().deadlines.first().map(|(at, _)| *at)
+        self.inner.lock().deadlines.keys().next().map(|(at, _)| *at)
+    }
+
+    /// The hosts with a live timer due before `until`, sorted, once each; `None` if such a
+    /// timer was set outside any host (then no host may be taken for idle).
+    pub fn hosts_due_before(&self, until: Duration) -> Option<Vec<IpAddr>> {
+        let inner = self.inner.lock();
+        let mut hosts = Vec::new();
+        for host in inner.deadlines.range(..(until, 0)).map(|(_, host)| *host) {
+            hosts.push(host?);
+        }
+        hosts.sort();
+        hosts.dedup();
+        Some(hosts)
     }
 
     /// How many timers are live.

@@ -80,6 +80,8 @@ pub struct RunOutcome {
     pub sim_error: Option<String>,
     /// turmoil steps the run took (a jump over idle time is one step).
     pub steps: u64,
+    /// Times a host's software ran in a step (idle hosts are skipped).
+    pub host_runs: u64,
 }
 
 impl RunOutcome {
@@ -308,16 +310,23 @@ fn traced(shared: &Arc<Shared>, from: &str, to: &str, timeout: Duration) -> Trac
     }
 }
 
+/// A replica's client to a service: keep-alive connections, as Stripe's and Clerk's SDKs use.
+fn service_client(shared: &Arc<Shared>, replica: &str, service: &str) -> TracedHttp {
+    let mut transport = traced(shared, replica, service, SERVICE_TIMEOUT);
+    transport.inner = transport.inner.keep_alive();
+    transport
+}
+
 fn new_env(shared: &Arc<Shared>, replica: &str) -> SimEnv {
     let clock: Arc<dyn Clock> = Arc::new(shared.clock.clone());
     SimEnv {
         stripe: StripeClient::new(
-            traced(shared, replica, "stripe", SERVICE_TIMEOUT),
+            service_client(shared, replica, "stripe"),
             shared.prepared.stripe_webhook_secret.clone(),
             clock.clone(),
         ),
         clerk: ClerkClient::new(
-            traced(shared, replica, "clerk", SERVICE_TIMEOUT),
+            service_client(shared, replica, "clerk"),
             shared.prepared.clerk_webhook_secret.clone(),
             clock,
         ),
@@ -1088,6 +1097,7 @@ pub fn run_with<A: AppLogic>(
         quiescence_violations: Vec::new(),
         sim_error: Some(why),
         steps: 0,
+        host_runs: 0,
     };
     let prepared = match prepare(input.seed, app.as_ref(), input.users, SimTime::EPOCH) {
         Ok(p) => p,
@@ -1200,6 +1210,19 @@ pub fn run_with<A: AppLogic>(
         });
     }
 
+    let host_addrs: Vec<(String, std::net::IpAddr)> = {
+        let mut names = vec!["stripe".to_string(), "clerk".to_string(), "postgres".to_string()];
+        names.extend((1..=input.replicas.max(1)).map(|r| format!("app-{r}")));
+        names.extend((1..=input.actors.len()).map(|i| format!("browser-{i}")));
+        names.push("webhooks".to_string());
+        names
+            .into_iter()
+            .map(|name| {
+                let addr = sim.lookup(name.as_str());
+                (name, addr)
+            })
+            .collect()
+    };
     let mut faults: Vec<TimedFault> = input.faults.clone();
     faults.sort_by_key(|f| f.at_ms);
     let mut next_fault = 0usize;
@@ -1259,8 +1282,10 @@ pub fn run_with<A: AppLogic>(
             dispatch_seen = dispatch_now;
             shared.dispatch_bell.notify_one();
         }
+        // A host woken outside the network (a connect accepted) runs in the next step.
+        let woken = sim.has_woken_hosts();
         let jump = match stepping {
-            Stepping::JumpIdle if !rang => {
+            Stepping::JumpIdle if !rang && !woken => {
                 let mut other_due = vec![SIMULATION_LIMIT];
                 other_due.extend(faults.get(next_fault).map(|f| Duration::from_millis(f.at_ms)));
                 other_due.extend(pending.iter().map(|(at, _)| Duration::from_millis(*at)));
@@ -1268,7 +1293,21 @@ pub fn run_with<A: AppLogic>(
             }
             _ => None,
         };
-        sim.set_tick_duration(jump.unwrap_or(TICK));
+        let tick = jump.unwrap_or(TICK);
+        sim.set_tick_duration(tick);
+        if stepping == Stepping::JumpIdle {
+            // Hosts with no timer due in the next step (and, for the dispatcher, not just
+            // rung) need not run in it unless a message reaches them.
+            let step_end = sim.elapsed() + tick + TICK;
+            if let Some(due) = shared.timers.hosts_due_before(step_end) {
+                let idle: Vec<std::net::IpAddr> = host_addrs
+                    .iter()
+                    .filter(|(name, addr)| !(due.contains(addr) || (rang && name == "webhooks")))
+                    .map(|(_, addr)| *addr)
+                    .collect();
+                sim.set_idle_hosts(idle);
+            }
+        }
         let now_fingerprint = state_fingerprint(&shared);
         if now_fingerprint != fingerprint {
             fingerprint = now_fingerprint;
@@ -1295,6 +1334,7 @@ pub fn run_with<A: AppLogic>(
             }
         }
     }
+    let host_runs = sim.host_runs();
     drop(sim);
     let view = current_view(&shared, input, &schema);
     let quiescence_violations = if sim_error.is_none() {
@@ -1312,5 +1352,6 @@ pub fn run_with<A: AppLogic>(
         quiescence_violations,
         sim_error,
         steps,
+        host_runs,
     }
 }

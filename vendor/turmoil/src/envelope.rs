@@ -1,4 +1,8 @@
-use std::{fmt::Display, net::SocketAddr};
+use std::{
+    fmt::Display,
+    net::{IpAddr, SocketAddr},
+    sync::{Arc, Mutex},
+};
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
@@ -36,7 +40,43 @@ pub enum Segment {
 
 #[derive(Debug)]
 pub struct Syn {
-    pub(crate) ack: oneshot::Sender<()>,
+    pub(crate) ack: SynAck,
+}
+
+/// racehound patch: the channel a SYN is answered on. Answering it (accept) or dropping it
+/// (connection refused, a lost SYN, a crashed listener) wakes the connecting host without a
+/// message, so it notes that host in the world's woken list.
+#[derive(Debug)]
+pub(crate) struct SynAck {
+    tx: Option<oneshot::Sender<()>>,
+    origin: IpAddr,
+    woken: Arc<Mutex<Vec<IpAddr>>>,
+}
+
+impl SynAck {
+    pub(crate) fn new(tx: oneshot::Sender<()>, origin: IpAddr, woken: Arc<Mutex<Vec<IpAddr>>>) -> Self {
+        Self {
+            tx: Some(tx),
+            origin,
+            woken,
+        }
+    }
+
+    /// Answers the SYN; `Err` if the connecting side is gone.
+    pub(crate) fn send(mut self) -> Result<(), ()> {
+        match self.tx.take() {
+            Some(tx) => tx.send(()),
+            None => Err(()),
+        }
+    }
+}
+
+impl Drop for SynAck {
+    fn drop(&mut self) {
+        if let Ok(mut woken) = self.woken.lock() {
+            woken.push(self.origin);
+        }
+    }
 }
 
 impl Display for Protocol {

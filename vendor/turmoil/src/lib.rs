@@ -253,6 +253,11 @@ pub fn elapsed() -> Duration {
     World::current(|world| world.current_host().timer.elapsed())
 }
 
+/// racehound patch: the address of the host whose software is running now, if any.
+pub fn current_host_addr() -> Option<std::net::IpAddr> {
+    World::try_current(|world| world.current).ok().flatten()
+}
+
 /// Returns how long the simulation has been executing for in virtual time.
 ///
 /// Will return None if the duration is not available, typically because

@@ -40,6 +40,10 @@ pub(crate) struct World {
     /// Run duration for each host on every step.
     // TODO: Remove this once we've cleaned up the loopback implementation hacks
     pub(crate) tick_duration: Duration,
+
+    /// racehound patch: hosts woken by another host outside the network (a connect
+    /// accepted) that have not run since.
+    pub(crate) woken_hosts: std::sync::Arc<std::sync::Mutex<Vec<IpAddr>>>,
 }
 
 scoped_thread_local!(static CURRENT: RefCell<World>);
@@ -60,6 +64,7 @@ impl World {
             current: None,
             rng,
             tick_duration,
+            woken_hosts: Default::default(),
         }
     }
 

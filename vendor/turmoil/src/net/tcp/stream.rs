@@ -19,7 +19,7 @@ use tokio::{
 };
 
 use crate::{
-    envelope::{Envelope, Protocol, Segment, Syn},
+    envelope::{Envelope, Protocol, Segment, Syn, SynAck},
     host::{is_same, SequencedSegment},
     net::SocketPair,
     world::World,
@@ -85,6 +85,7 @@ impl TcpStream {
                 (pair, rx, bidi)
             };
 
+            let ack = SynAck::new(ack, world.current_host().addr, world.woken_hosts.clone());
             let syn = Protocol::Tcp(Segment::Syn(Syn { ack }));
             if !is_same(pair.local, pair.remote) {
                 world.send_message(pair.local, pair.remote, syn)?;
