@@ -1,9 +1,11 @@
 //! Building a [`WorldView`] from the fakes' snapshots: the part every runtime shares.
 
-use crate::app::api::{TableSchema, UserSpec};
-use crate::fakes::clerk::ClerkSnapshot;
-use crate::fakes::postgres::DbSnapshot;
-use crate::fakes::stripe::StripeSnapshot;
+use std::collections::BTreeMap;
+
+use crate::app::api::{Row, TableSchema, UserSpec};
+use crate::fakes::clerk::{Clerk, ClerkSnapshot, Organization};
+use crate::fakes::postgres::{Database, DbSnapshot};
+use crate::fakes::stripe::{Objects, Stripe, StripeSnapshot};
 
 use super::{CustomerView, OrgView, SubscriptionView, WorldView};
 
@@ -20,8 +22,40 @@ pub fn view_from_snapshots(
     db: &DbSnapshot,
     schema: &[TableSchema],
 ) -> WorldView {
+    view_of(
+        users,
+        &stripe.objects,
+        clerk.organizations.iter(),
+        db.tables.clone(),
+        schema,
+    )
+}
+
+/// The same view read from the live fakes, without copying their whole state first.
+pub fn view_from_fakes(
+    users: &[UserSpec],
+    stripe: &Stripe,
+    clerk: &Clerk,
+    db: &Database,
+    schema: &[TableSchema],
+) -> WorldView {
+    view_of(
+        users,
+        stripe.objects(),
+        clerk.organizations(),
+        db.committed_tables(),
+        schema,
+    )
+}
+
+fn view_of<'a>(
+    users: &[UserSpec],
+    stripe: &Objects,
+    organizations: impl Iterator<Item = &'a Organization>,
+    db_tables: BTreeMap<String, Vec<Row>>,
+    schema: &[TableSchema],
+) -> WorldView {
     let customers = stripe
-        .objects
         .customers
         .values()
         .map(|c| CustomerView {
@@ -32,7 +66,6 @@ pub fn view_from_snapshots(
         })
         .collect();
     let subscriptions = stripe
-        .objects
         .subscriptions
         .values()
         .map(|s| SubscriptionView {
@@ -41,9 +74,7 @@ pub fn view_from_snapshots(
             status: s.status.as_str().to_string(),
         })
         .collect();
-    let orgs = clerk
-        .organizations
-        .iter()
+    let orgs = organizations
         .map(|o| OrgView {
             id: o.id.clone(),
             name: o.name.clone(),
@@ -61,7 +92,7 @@ pub fn view_from_snapshots(
         customers,
         subscriptions,
         orgs,
-        db: db.tables.clone(),
+        db: db_tables,
         db_columns,
         redelivery_max: REDELIVERY_MAX_DEFAULT,
         fault_free: true,

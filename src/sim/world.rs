@@ -33,7 +33,7 @@ use crate::explore::input::{ResolvedStep, RunInput};
 use crate::fakes::clerk::{BillingPayerRef, Clerk};
 use crate::fakes::stripe::{Began, Stripe, DROP_RESPONSE_HEADER};
 use crate::http::{HttpRequest, HttpResponse, Method};
-use crate::oracle::from_fakes::view_from_snapshots;
+use crate::oracle::from_fakes::view_from_fakes;
 use crate::oracle::{
     builtin_invariants, check, DeliveryView, IdempotentResponseView, Invariant, Phase, Violation, WorldView,
 };
@@ -869,11 +869,11 @@ fn state_fingerprint(shared: &Shared) -> Fingerprint {
 }
 
 fn current_view(shared: &Shared, input: &RunInput, schema: &[crate::app::api::TableSchema]) -> WorldView {
-    let mut view = view_from_snapshots(
+    let mut view = view_from_fakes(
         &shared.prepared.users,
-        &shared.stripe.lock().snapshot(),
-        &shared.clerk.lock().snapshot(),
-        &shared.db.db.lock().snapshot(),
+        &shared.stripe.lock(),
+        &shared.clerk.lock(),
+        &shared.db.db.lock(),
         schema,
     );
     view.deliveries = shared.deliveries.lock().values().cloned().collect();

@@ -264,6 +264,11 @@ impl Clerk {
         &self.instance_id
     }
 
+    /// Live organizations, by id, borrowed.
+    pub fn organizations(&self) -> impl Iterator<Item = &Organization> {
+        self.orgs.values()
+    }
+
     /// A copy of everything observable.
     pub fn snapshot(&self) -> ClerkSnapshot {
         ClerkSnapshot {

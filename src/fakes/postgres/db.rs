@@ -642,6 +642,14 @@ impl Database {
         self.tables.values().map(|t| &t.schema).collect()
     }
 
+    /// Committed rows of every table, in insertion order (a snapshot's `tables`).
+    pub fn committed_tables(&self) -> BTreeMap<String, Vec<Row>> {
+        self.tables
+            .keys()
+            .map(|name| (name.clone(), self.table_rows(name)))
+            .collect()
+    }
+
     /// Committed contents of every table and the locks held.
     pub fn snapshot(&self) -> DbSnapshot {
         let mut snapshot = DbSnapshot::default();

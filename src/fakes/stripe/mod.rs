@@ -506,6 +506,11 @@ impl Stripe {
             .collect()
     }
 
+    /// Every object of the account, borrowed (a [`Stripe::snapshot`] without the copy).
+    pub fn objects(&self) -> &Objects {
+        &self.core.objects
+    }
+
     /// The whole state, serialisable and comparable.
     pub fn snapshot(&self) -> StripeSnapshot {
         StripeSnapshot {

@@ -19,10 +19,9 @@ pub(crate) struct Topology {
     /// Specific configuration overrides between specific hosts.
     links: IndexMap<Pair, Link>,
 
-    /// We don't use a Rt for async. Right now, we just use it to tick time
-    /// forward in the same way we do it elsewhere. We'd like to represent
-    /// network state with async in the future.
-    rt: Rt<'static>,
+    /// racehound patch: the network's clock, moved by `tick_by`. turmoil kept an idle paused
+    /// runtime here and ticked it, which moves its clock by exactly the same amount.
+    now: Instant,
 }
 
 /// This type is used as the key in the [`Topology::links`] map. See [`new`]
@@ -174,17 +173,18 @@ enum State {
 
 impl Topology {
     pub(crate) fn new(config: config::Link) -> Topology {
+        let now = Rt::no_software().now();
         Topology {
             config,
             links: IndexMap::new(),
-            rt: Rt::no_software(),
+            now,
         }
     }
 
     /// Register a link between two hosts
     pub(crate) fn register(&mut self, a: IpAddr, b: IpAddr) {
         let pair = Pair::new(a, b);
-        assert!(self.links.insert(pair, Link::new(self.rt.now())).is_none());
+        assert!(self.links.insert(pair, Link::new(self.now)).is_none());
     }
 
     pub(crate) fn set_max_message_latency(&mut self, value: Duration) {
@@ -287,9 +287,9 @@ impl Topology {
     }
 
     pub(crate) fn tick_by(&mut self, duration: Duration) {
-        let _ = self.rt.tick(duration);
+        self.now += duration;
         for link in self.links.values_mut() {
-            link.tick(self.rt.now());
+            link.tick(self.now);
         }
     }
 
@@ -297,7 +297,7 @@ impl Topology {
     /// zero if one is already deliverable to a host in `running`; `None` if nothing is in
     /// flight (held messages wait for a release and are not counted).
     pub(crate) fn next_delivery_in(&self, running: &[IpAddr]) -> Option<Duration> {
-        let now = self.rt.now();
+        let now = self.now;
         let mut earliest: Option<Duration> = None;
         for link in self.links.values() {
             if link
