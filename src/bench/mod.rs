@@ -57,6 +57,44 @@ fn rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// Rounds the rate measurements are split into (fewer if there are fewer simulations).
+pub const BENCH_ROUNDS: u32 = 10;
+
+/// One round's wall-clock times and run counts.
+struct Round {
+    sims: f64,
+    baseline_secs: f64,
+    harness_secs: f64,
+    one_secs: f64,
+    one_runs: f64,
+    two_secs: f64,
+    two_runs: f64,
+}
+
+/// The median of `values` (the mean of the middle two for an even count); 0 if empty.
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// "median (min–max)" with `decimals` decimals.
+fn spread(values: &[f64], decimals: usize) -> String {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if values.len() < 2 {
+        return format!("{:.decimals$}", median(values));
+    }
+    format!(
+        "{:.decimals$} ({min:.decimals$}–{max:.decimals$})",
+        median(values)
+    )
+}
+
 /// Runs every measurement and returns a Markdown table.
 pub fn run_benchmarks(sims: u32, sweep_seeds: u32) -> String {
     let scenario = bench_scenario();
@@ -72,62 +110,83 @@ pub fn run_benchmarks(sims: u32, sweep_seeds: u32) -> String {
     let round_trips = probe.unwrap_or(20).max(2);
     let exchanges_per_client = u32::try_from(round_trips.div_ceil(2)).unwrap_or(u32::MAX);
 
+    // The four rate measurements run interleaved, round by round, on the same seeds: this
+    // machine's speed drifts by up to 2× within a minute (other tenants), so a ratio of two
+    // measurements taken a minute apart says little. Each figure is the median over rounds.
+    let rounds = BENCH_ROUNDS.min(sims);
     let (mut baseline_steps, mut baseline_host_runs) = (0u64, 0u64);
-    let start = Instant::now();
-    for seed in 0..u64::from(sims) {
-        let config = baseline::BaselineConfig {
-            seed,
-            latency_ms_min: 1,
-            latency_ms_max: 50,
-            tick_ms: 1,
-            exchanges_per_client,
-        };
-        if let Ok(outcome) = baseline::run_baseline(config) {
-            baseline_steps += outcome.steps;
-            baseline_host_runs += outcome.host_runs;
-        }
-    }
-    let baseline_secs = start.elapsed().as_secs_f64();
-
-    let start = Instant::now();
-    let mut failures = 0u32;
     let (mut harness_steps, mut harness_host_runs) = (0u64, 0u64);
-    for seed in 0..u64::from(sims) {
-        if let Ok(outcome) = run_input(&resolve(&scenario, "checkout.naive", seed)) {
-            harness_steps += outcome.steps;
-            harness_host_runs += outcome.host_runs;
-            if !outcome.violations().is_empty() {
-                failures += 1;
+    let mut failures = 0u32;
+    let mut per_round = Vec::new();
+    let run_reference = |input: &crate::explore::input::RunInput| {
+        run_input(input)
+            .map(|o| crate::explore::report_of(&o))
+            .unwrap_or_else(|e| crate::explore::sweep::RunReport {
+                violations: vec![],
+                trace_hash: 0,
+                trace_len: 0,
+                sim_error: Some(e),
+            })
+    };
+    for round in 0..rounds {
+        let first = u64::from(sims / rounds * round + (sims % rounds).min(round));
+        let count = sims / rounds + u32::from(round < sims % rounds);
+        let seeds = first..first + u64::from(count);
+
+        let start = Instant::now();
+        for seed in seeds.clone() {
+            let config = baseline::BaselineConfig {
+                seed,
+                latency_ms_min: 1,
+                latency_ms_max: 50,
+                tick_ms: 1,
+                exchanges_per_client,
+            };
+            if let Ok(outcome) = baseline::run_baseline(config) {
+                baseline_steps += outcome.steps;
+                baseline_host_runs += outcome.host_runs;
             }
         }
-    }
-    let harness_secs = start.elapsed().as_secs_f64();
+        let baseline_secs = start.elapsed().as_secs_f64();
 
-    let sweep_secs = |jobs: usize| {
         let start = Instant::now();
-        let result = sweep(
-            SweepConfig {
-                base_seed: 0,
-                seeds: sims,
-                jobs,
-            },
-            |seed| resolve(&scenario, "reference", seed),
-            |input| {
-                run_input(input)
-                    .map(|o| crate::explore::report_of(&o))
-                    .unwrap_or_else(|e| crate::explore::sweep::RunReport {
-                        violations: vec![],
-                        trace_hash: 0,
-                        trace_len: 0,
-                        sim_error: Some(e),
-                    })
-            },
-            || {},
-        );
-        (start.elapsed().as_secs_f64(), result.runs)
-    };
-    let (one_secs, one_runs) = sweep_secs(1);
-    let (two_secs, two_runs) = sweep_secs(2);
+        for seed in seeds.clone() {
+            if let Ok(outcome) = run_input(&resolve(&scenario, "checkout.naive", seed)) {
+                harness_steps += outcome.steps;
+                harness_host_runs += outcome.host_runs;
+                if !outcome.violations().is_empty() {
+                    failures += 1;
+                }
+            }
+        }
+        let harness_secs = start.elapsed().as_secs_f64();
+
+        let sweep_secs = |jobs: usize| {
+            let start = Instant::now();
+            let result = sweep(
+                SweepConfig {
+                    base_seed: first,
+                    seeds: count,
+                    jobs,
+                },
+                |seed| resolve(&scenario, "reference", seed),
+                run_reference,
+                || {},
+            );
+            (start.elapsed().as_secs_f64(), result.runs)
+        };
+        let (one_secs, one_runs) = sweep_secs(1);
+        let (two_secs, two_runs) = sweep_secs(2);
+        per_round.push(Round {
+            sims: f64::from(count),
+            baseline_secs,
+            harness_secs,
+            one_secs,
+            one_runs: one_runs as f64,
+            two_secs,
+            two_runs: two_runs as f64,
+        });
+    }
 
     let rss_before = rss_mb();
     let rss_at_tenth = crate::sync::Mutex::new(None);
@@ -140,16 +199,7 @@ pub fn run_benchmarks(sims: u32, sweep_seeds: u32) -> String {
             jobs: 2,
         },
         |seed| resolve(&scenario, "reference", seed),
-        |input| {
-            run_input(input)
-                .map(|o| crate::explore::report_of(&o))
-                .unwrap_or_else(|e| crate::explore::sweep::RunReport {
-                    violations: vec![],
-                    trace_hash: 0,
-                    trace_len: 0,
-                    sim_error: Some(e),
-                })
-        },
+        run_reference,
         || {
             let n = done.fetch_add(1, crate::sync::Ordering::SeqCst) + 1;
             if n == u64::from(sweep_seeds / 10).max(1) {
@@ -162,27 +212,43 @@ pub fn run_benchmarks(sims: u32, sweep_seeds: u32) -> String {
     let fmt_mb = |v: Option<f64>| v.map_or("n/a".to_string(), |mb| format!("{mb:.0} MB"));
 
     let per_sec = |n: f64, secs: f64| if secs > 0.0 { n / secs } else { 0.0 };
-    let baseline_rate = per_sec(f64::from(sims), baseline_secs);
-    let harness_rate = per_sec(f64::from(sims), harness_secs);
+    let rates = |f: &dyn Fn(&Round) -> f64| -> Vec<f64> { per_round.iter().map(f).collect() };
+    let baseline_rates = rates(&|r| per_sec(r.sims, r.baseline_secs));
+    let harness_rates = rates(&|r| per_sec(r.sims, r.harness_secs));
+    let overheads = rates(&|r| {
+        if r.baseline_secs > 0.0 {
+            r.harness_secs / r.baseline_secs
+        } else {
+            0.0
+        }
+    });
+    let one_rates = rates(&|r| per_sec(r.one_runs, r.one_secs));
+    let two_rates = rates(&|r| per_sec(r.two_runs, r.two_secs));
+    let speedups = rates(&|r| {
+        if r.two_secs > 0.0 {
+            r.one_secs / r.two_secs
+        } else {
+            0.0
+        }
+    });
     let mut out = String::new();
     out.push_str(&format!(
-        "Checkout ∥ apply_coupon race, latency 1–50 ms, tick 1 ms, {sims} simulations each, \
+        "Checkout ∥ apply_coupon race, latency 1–50 ms, tick 1 ms, {sims} simulations each in \
+         {rounds} interleaved rounds (each figure: the median round, then the range over rounds), \
          {round_trips} round trips per simulation ({exchanges_per_client} per baseline client).\n\n"
     ));
     out.push_str("| measurement | value |\n|---|---|\n");
     out.push_str(&format!(
-        "| bare turmoil baseline, 1 thread | {baseline_rate:.0} sims/s |\n"
+        "| bare turmoil baseline, 1 thread | {} sims/s |\n",
+        spread(&baseline_rates, 0)
     ));
     out.push_str(&format!(
-        "| racehound harness (`checkout.naive`), 1 thread | {harness_rate:.0} sims/s ({failures} of {sims} found the race) |\n"
+        "| racehound harness (`checkout.naive`), 1 thread | {} sims/s ({failures} of {sims} found the race) |\n",
+        spread(&harness_rates, 0)
     ));
     out.push_str(&format!(
-        "| harness overhead vs baseline | {:.2}× the baseline's time per simulation |\n",
-        if baseline_secs > 0.0 {
-            harness_secs / baseline_secs
-        } else {
-            0.0
-        }
+        "| harness overhead vs baseline | {}× the baseline's time per simulation |\n",
+        spread(&overheads, 2)
     ));
     let per_sim = |n: u64| n as f64 / f64::from(sims);
     out.push_str(&format!(
@@ -196,13 +262,13 @@ pub fn run_benchmarks(sims: u32, sweep_seeds: u32) -> String {
         per_sim(harness_host_runs)
     ));
     out.push_str(&format!(
-        "| sweep (`reference`), 1 thread | {:.0} sims/s |\n",
-        per_sec(one_runs as f64, one_secs)
+        "| sweep (`reference`), 1 thread | {} sims/s |\n",
+        spread(&one_rates, 0)
     ));
     out.push_str(&format!(
-        "| sweep (`reference`), 2 threads | {:.0} sims/s ({:.2}× one thread) |\n",
-        per_sec(two_runs as f64, two_secs),
-        if two_secs > 0.0 { one_secs / two_secs } else { 0.0 }
+        "| sweep (`reference`), 2 threads | {} sims/s ({}× one thread) |\n",
+        spread(&two_rates, 0),
+        spread(&speedups, 2)
     ));
     out.push_str(&format!(
         "| {sweep_seeds}-seed sweep, 2 threads | {:.0} sims/s; RSS {} before, {} after 10%, {} at the end; peak {} |\n",

@@ -4,6 +4,8 @@
 //! A response that never came (dropped, timed out, connection lost) is recorded as
 //! [`TraceKind::NoResponse`]: *info*, not failure — the request may or may not have happened.
 
+use std::fmt::Write as _;
+
 use serde::{Deserialize, Serialize};
 
 use crate::sync::{Arc, Mutex};
@@ -163,68 +165,78 @@ pub struct TraceEvent {
 impl TraceEvent {
     /// One readable line: `+0.123s app-1      → stripe POST /v1/customers …`.
     pub fn render(&self) -> String {
-        format!("{} {:<12} {}", self.at, self.host, render_kind(&self.kind))
+        self.to_string()
     }
 }
 
-fn render_kind(kind: &TraceKind) -> String {
+impl std::fmt::Display for TraceEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {:<12} ", self.at, self.host)?;
+        write_kind(f, &self.kind)
+    }
+}
+
+fn write_kind(out: &mut dyn std::fmt::Write, kind: &TraceKind) -> std::fmt::Result {
     match kind {
         TraceKind::Request {
             to,
             method,
             path,
             body,
-        } => format!("→ {to} {method} {path} {body}"),
+        } => write!(out, "→ {to} {method} {path} {body}"),
         TraceKind::Response {
             from,
             path,
             status,
             body,
-        } => format!("← {from} {status} {path} {body}"),
+        } => write!(out, "← {from} {status} {path} {body}"),
         TraceKind::NoResponse { to, path, reason } => {
-            format!("✗ {to} {path}: no response, outcome unknown ({reason})")
+            write!(out, "✗ {to} {path}: no response, outcome unknown ({reason})")
         }
         TraceKind::ResponseDropped { path, status } => {
-            format!("executed {path}, response {status} dropped (fault)")
+            write!(out, "executed {path}, response {status} dropped (fault)")
         }
         TraceKind::EventEmitted {
             service,
             event_id,
             event_type,
-        } => format!("event {service} {event_type} {event_id}"),
+        } => write!(out, "event {service} {event_type} {event_id}"),
         TraceKind::WebhookAttempt {
             service,
             event_id,
             attempt,
             replica,
-        } => format!("webhook {service} {event_id} attempt {attempt} → {replica}"),
+        } => write!(out, "webhook {service} {event_id} attempt {attempt} → {replica}"),
         TraceKind::WebhookResult {
             service,
             event_id,
             attempt,
             status,
         } => match status {
-            Some(status) => format!("webhook {service} {event_id} attempt {attempt} ← {status}"),
-            None => format!("webhook {service} {event_id} attempt {attempt}: no response"),
+            Some(status) => write!(out, "webhook {service} {event_id} attempt {attempt} ← {status}"),
+            None => write!(out, "webhook {service} {event_id} attempt {attempt}: no response"),
         },
         TraceKind::WebhookGaveUp {
             service,
             event_id,
             attempts,
-        } => format!("webhook {service} {event_id} given up after {attempts} attempts"),
+        } => write!(
+            out,
+            "webhook {service} {event_id} given up after {attempts} attempts"
+        ),
         TraceKind::DbStatement {
             session,
             stmt,
             outcome,
-        } => format!("db s{session} {stmt} => {outcome}"),
-        TraceKind::DbBlocked { session, stmt, on } => format!("db s{session} {stmt} blocked on {on}"),
-        TraceKind::DbDisconnect { session, reason } => format!("db s{session} disconnected ({reason})"),
-        TraceKind::Crash => "CRASH".to_string(),
-        TraceKind::Restart => "RESTART".to_string(),
-        TraceKind::Fault { description } => format!("FAULT {description}"),
-        TraceKind::AppCall { call } => format!("handle {call}"),
-        TraceKind::AppReply { status, body } => format!("reply {status} {body}"),
-        TraceKind::Note { text } => format!("note: {text}"),
+        } => write!(out, "db s{session} {stmt} => {outcome}"),
+        TraceKind::DbBlocked { session, stmt, on } => write!(out, "db s{session} {stmt} blocked on {on}"),
+        TraceKind::DbDisconnect { session, reason } => write!(out, "db s{session} disconnected ({reason})"),
+        TraceKind::Crash => out.write_str("CRASH"),
+        TraceKind::Restart => out.write_str("RESTART"),
+        TraceKind::Fault { description } => write!(out, "FAULT {description}"),
+        TraceKind::AppCall { call } => write!(out, "handle {call}"),
+        TraceKind::AppReply { status, body } => write!(out, "reply {status} {body}"),
+        TraceKind::Note { text } => write!(out, "note: {text}"),
     }
 }
 
@@ -256,18 +268,62 @@ impl Trace {
 
     /// A stable hash of the trace: FNV-1a 64 over [`Trace::render_text`].
     pub fn trace_hash(&self) -> u64 {
-        fnv1a64(self.render_text().as_bytes())
+        // The same bytes as `render_text`, hashed line by line without building the text.
+        let mut hash = Fnv1a64::default();
+        for event in &self.events {
+            // Writing into the hasher cannot fail.
+            let _ = writeln!(hash, "{event}");
+        }
+        if self.dropped_events > 0 {
+            hash.write(
+                format!(
+                    "… {} more events not stored (trace limit {MAX_TRACE_EVENTS})\n",
+                    self.dropped_events
+                )
+                .as_bytes(),
+            );
+        }
+        hash.finish()
+    }
+}
+
+/// An FNV-1a 64 hash fed in pieces; equal to [`fnv1a64`] of the pieces joined.
+#[derive(Debug, Clone, Copy)]
+pub struct Fnv1a64(u64);
+
+impl Default for Fnv1a64 {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::fmt::Write for Fnv1a64 {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.write(s.as_bytes());
+        Ok(())
+    }
+}
+
+impl Fnv1a64 {
+    /// Feeds `bytes`.
+    pub fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 ^= u64::from(*byte);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    /// The hash of everything fed so far.
+    pub fn finish(&self) -> u64 {
+        self.0
     }
 }
 
 /// FNV-1a, 64 bits: stable across processes, platforms and Rust versions.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in bytes {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
+    let mut hash = Fnv1a64::default();
+    hash.write(bytes);
+    hash.finish()
 }
 
 /// A body shortened for a trace line (lossy UTF-8, at most [`MAX_BODY_EXCERPT_BYTES`]).
@@ -336,6 +392,18 @@ mod tests {
         // FNV-1a 64 test vector.
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert!(a.render_text().contains("+0.000s app-1"));
+    }
+
+    #[test]
+    fn hash_is_fnv_of_the_rendered_text() {
+        let log = TraceLog::default();
+        log.push(SimTime::EPOCH, "app-1", TraceKind::Note { text: "hi".into() });
+        log.push(SimTime::EPOCH, "stripe", TraceKind::Crash);
+        let mut trace = log.snapshot();
+        assert_eq!(trace.trace_hash(), fnv1a64(trace.render_text().as_bytes()));
+        trace.dropped_events = 3;
+        assert_eq!(trace.trace_hash(), fnv1a64(trace.render_text().as_bytes()));
+        assert_eq!(Trace::default().trace_hash(), fnv1a64(b""));
     }
 
     #[test]

@@ -846,26 +846,25 @@ async fn dispatcher(shared: Arc<Shared>) {
 }
 
 /// What the dispatcher watches: events emitted, browser steps and deliveries active.
-fn dispatch_fingerprint(shared: &Shared) -> (usize, u64, usize, usize) {
-    let stripe_events = shared.stripe.lock().change_counts().0;
-    let clerk_events = shared.clerk.lock().change_counts().0;
-    (
-        stripe_events,
-        clerk_events,
-        shared.browsers_active.load(Ordering::SeqCst),
-        shared.deliveries_active.load(Ordering::SeqCst),
-    )
-}
+/// What the dispatcher watches: new Stripe and Clerk events, browsers and deliveries active.
+type DispatchFingerprint = (usize, u64, usize, usize);
 
 /// What changes when the world changes, cheap enough to read after every turmoil step.
 type Fingerprint = ((usize, usize), (u64, usize, usize), u64, usize);
 
-fn state_fingerprint(shared: &Shared) -> Fingerprint {
+/// Both fingerprints, read under one lock of each fake.
+fn fingerprints(shared: &Shared) -> (Fingerprint, DispatchFingerprint) {
     let stripe = shared.stripe.lock().change_counts();
     let clerk = shared.clerk.lock().change_counts();
-    let db_version = shared.db.db.lock().version();
+    let db_version = shared.db.db.lock().committed_version();
     let idempotent = shared.idempotent.lock().len();
-    (stripe, clerk, db_version, idempotent)
+    let dispatch = (
+        stripe.0,
+        clerk.0,
+        shared.browsers_active.load(Ordering::SeqCst),
+        shared.deliveries_active.load(Ordering::SeqCst),
+    );
+    ((stripe, clerk, db_version, idempotent), dispatch)
 }
 
 fn current_view(shared: &Shared, input: &RunInput, schema: &[crate::app::api::TableSchema]) -> WorldView {
@@ -1062,7 +1061,11 @@ const TICK: Duration = Duration::from_millis(1);
 /// `t`, so the jump stops one tick short of it; a timer due at `t` fires inside the tick that
 /// ends at `t`, so the jump may end there. `other_due` are the run loop's own dates (the next
 /// fault, restart or heal) and the simulation limit.
-fn idle_jump(sim: &turmoil::Sim<'_>, timers: &TimerBook, other_due: &[Duration]) -> Option<Duration> {
+fn idle_jump(
+    sim: &turmoil::Sim<'_>,
+    timers: &TimerBook,
+    other_due: impl Iterator<Item = Duration>,
+) -> Option<Duration> {
     let now = sim.elapsed();
     let ms = |d: Duration| d.as_millis() as u64;
     let mut target_ms: Option<u64> = None;
@@ -1076,7 +1079,7 @@ fn idle_jump(sim: &turmoil::Sim<'_>, timers: &TimerBook, other_due: &[Duration])
         due(ms(at));
     }
     for at in other_due {
-        due(ms(*at));
+        due(ms(at));
     }
     let jump_ms = target_ms?.checked_sub(ms(now))?;
     (jump_ms >= 2).then(|| Duration::from_millis(jump_ms))
@@ -1228,8 +1231,7 @@ pub fn run_with<A: AppLogic>(
     let mut next_fault = 0usize;
     let mut pending: Vec<(u64, Pending)> = Vec::new();
     let mut always_violations: Vec<(SimTime, Violation)> = Vec::new();
-    let mut fingerprint = state_fingerprint(&shared);
-    let mut dispatch_seen = dispatch_fingerprint(&shared);
+    let (mut fingerprint, mut dispatch_seen) = fingerprints(&shared);
     let mut sim_error = None;
     let mut steps = 0u64;
     loop {
@@ -1276,7 +1278,7 @@ pub fn run_with<A: AppLogic>(
         }
         // The dispatcher sleeps until something it watches changes; once rung it runs in the
         // next step, so that step is a plain tick.
-        let dispatch_now = dispatch_fingerprint(&shared);
+        let (now_fingerprint, dispatch_now) = fingerprints(&shared);
         let rang = dispatch_now != dispatch_seen;
         if rang {
             dispatch_seen = dispatch_now;
@@ -1286,10 +1288,10 @@ pub fn run_with<A: AppLogic>(
         let woken = sim.has_woken_hosts();
         let jump = match stepping {
             Stepping::JumpIdle if !rang && !woken => {
-                let mut other_due = vec![SIMULATION_LIMIT];
-                other_due.extend(faults.get(next_fault).map(|f| Duration::from_millis(f.at_ms)));
-                other_due.extend(pending.iter().map(|(at, _)| Duration::from_millis(*at)));
-                idle_jump(&sim, &shared.timers, &other_due)
+                let other_due = std::iter::once(SIMULATION_LIMIT)
+                    .chain(faults.get(next_fault).map(|f| Duration::from_millis(f.at_ms)))
+                    .chain(pending.iter().map(|(at, _)| Duration::from_millis(*at)));
+                idle_jump(&sim, &shared.timers, other_due)
             }
             _ => None,
         };
@@ -1308,7 +1310,6 @@ pub fn run_with<A: AppLogic>(
                 sim.set_idle_hosts(idle);
             }
         }
-        let now_fingerprint = state_fingerprint(&shared);
         if now_fingerprint != fingerprint {
             fingerprint = now_fingerprint;
             let view = current_view(&shared, input, &schema);

@@ -359,6 +359,8 @@ pub struct Database {
     resume: BTreeMap<SessionId, (Stmt, Option<BTreeSet<u64>>)>,
     deadlock_victim: DeadlockVictim,
     version: u64,
+    /// Changes whenever committed rows change (a commit that wrote or deleted, a new table).
+    committed_version: u64,
 }
 
 fn type_name(t: ColumnType) -> &'static str {
@@ -539,6 +541,7 @@ impl Database {
                 claims: BTreeMap::new(),
             },
         );
+        self.committed_version += 1;
         Ok(())
     }
 
@@ -627,6 +630,12 @@ impl Database {
     /// re-submits blocked statements when it changes.
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// A counter that changes whenever committed rows change (what [`Self::committed_tables`]
+    /// returns), and not on reads, locks or rollbacks: the oracle re-checks when it changes.
+    pub fn committed_version(&self) -> u64 {
+        self.committed_version
     }
 
     /// Committed rows of a table, in insertion order (empty if there is no such table).
@@ -895,8 +904,14 @@ impl Database {
             slot.superseded.clear();
             if commit {
                 match pending {
-                    Pending::Write(row) => slot.committed = Some(row),
-                    Pending::Delete => slot.committed = None,
+                    Pending::Write(row) => {
+                        slot.committed = Some(row);
+                        self.committed_version += 1;
+                    }
+                    Pending::Delete => {
+                        slot.committed = None;
+                        self.committed_version += 1;
+                    }
                     Pending::Unchanged => {}
                 }
             }

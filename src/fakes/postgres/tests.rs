@@ -1141,3 +1141,31 @@ fn parked_insert_holds_its_earlier_index_keys() {
     assert_eq!(ok(&mut db, b, b_insert).affected, 1);
     assert_eq!(err(&mut db, c, c_insert).code(), "23505");
 }
+
+#[test]
+fn committed_version_moves_on_committed_writes_only() {
+    let (mut db, a, b) = setup();
+    let committed = db.committed_version();
+    ok(&mut db, a, select_tenant());
+    ok(&mut db, b, Stmt::Begin);
+    ok(&mut db, b, Stmt::select_for_update("tenants").eq("id", 1));
+    ok(&mut db, b, set_customer("cus_rolled_back"));
+    ok(&mut db, b, Stmt::Rollback);
+    assert_eq!(
+        db.committed_version(),
+        committed,
+        "reads, locks and a rollback commit nothing"
+    );
+    ok(&mut db, b, Stmt::Begin);
+    ok(&mut db, b, set_customer("cus_b"));
+    assert_eq!(
+        db.committed_version(),
+        committed,
+        "an open transaction commits nothing"
+    );
+    ok(&mut db, b, Stmt::Commit);
+    assert_ne!(db.committed_version(), committed);
+    let committed = db.committed_version();
+    ok(&mut db, a, Stmt::delete("tenants").eq("id", 1));
+    assert_ne!(db.committed_version(), committed, "an autocommit delete commits");
+}

@@ -178,6 +178,9 @@ mod readme;
 
 mod builder;
 
+// racehound patch: a fixed, fast hasher for turmoil's maps.
+mod fasthash;
+
 use std::{net::IpAddr, time::Duration};
 
 pub use builder::Builder;

@@ -78,15 +78,10 @@ impl<'a> Rt<'a> {
         self.lag += duration;
     }
 
-    /// racehound patch: moves the paused clock over the skipped time, without running tasks.
-    ///
-    /// The host was skipped only while no timer of it was due, so the move fires nothing.
-    pub(crate) fn catch_up(&mut self) {
-        if self.lag.is_zero() {
-            return;
-        }
-        let lag = std::mem::take(&mut self.lag);
-        self.tokio.block_on(tokio::time::advance(lag));
+    /// racehound patch: the host's clock as it will read once the skipped time is caught up
+    /// (the next [`Rt::tick`] moves the paused clock over it before running any task).
+    pub(crate) fn now_caught_up(&self) -> Instant {
+        self.now() + self.lag
     }
 
     pub(crate) fn client<F>(nodename: Arc<str>, client: F, mut config: Config) -> Self
@@ -184,7 +179,14 @@ impl<'a> Rt<'a> {
     // that caused failure. Subsequent calls do not return the error as it is
     // expected to fail the simulation.
     pub(crate) fn tick(&mut self, duration: Duration) -> Result<bool> {
+        // racehound patch: first move the paused clock over the time this host was skipped
+        // (it was skipped only while no timer of it was due, so the move fires nothing), in
+        // the same `block_on` as the tick.
+        let lag = std::mem::take(&mut self.lag);
         self.tokio.block_on(async {
+            if !lag.is_zero() {
+                tokio::time::advance(lag).await;
+            }
             self.local
                 .run_until(async {
                     sleep(duration).await;

@@ -6,7 +6,7 @@ use std::ops::DerefMut;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use indexmap::IndexMap;
+use crate::fasthash::IndexMap; // racehound patch: Fx hasher
 use tokio::time::Duration;
 use tracing::Level;
 
@@ -55,7 +55,7 @@ impl<'a> Sim<'a> {
         Self {
             config,
             world: RefCell::new(world),
-            rts: IndexMap::new(),
+            rts: IndexMap::default(),
             since_epoch,
             elapsed: Duration::ZERO,
             steps: 1, // bumped after each step
@@ -422,12 +422,7 @@ impl<'a> Sim<'a> {
     /// racehound patch: time until the earliest message in flight can be delivered (zero if
     /// one is deliverable now to a running host), `None` if no message is in flight.
     pub fn next_delivery_in(&self) -> Option<Duration> {
-        let running: Vec<IpAddr> = self
-            .rts
-            .iter()
-            .filter(|(_, rt)| rt.is_software_running())
-            .map(|(addr, _)| *addr)
-            .collect();
+        let running = |addr: &IpAddr| self.rts.get(addr).is_some_and(|rt| rt.is_software_running());
         self.world.borrow().topology.next_delivery_in(&running)
     }
 
@@ -520,12 +515,12 @@ impl<'a> Sim<'a> {
                     }
                     continue;
                 }
-                rt.catch_up();
-
                 // Set the current host (see method docs)
                 world.current = Some(addr);
 
-                world.current_host_mut().timer.now(rt.now());
+                // racehound patch: the clock as it reads once the tick has caught up the
+                // skipped time.
+                world.current_host_mut().timer.now(rt.now_caught_up());
             }
 
             self.host_runs += 1;

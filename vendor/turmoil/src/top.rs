@@ -3,7 +3,7 @@ use crate::host::Host;
 use crate::rt::Rt;
 use crate::{config, TRACING_TARGET};
 
-use indexmap::IndexMap;
+use crate::fasthash::IndexMap; // racehound patch: Fx hasher
 use rand::{Rng, RngCore};
 use rand_distr::{Distribution, Exp};
 use std::collections::VecDeque;
@@ -22,6 +22,19 @@ pub(crate) struct Topology {
     /// racehound patch: the network's clock, moved by `tick_by`. turmoil kept an idle paused
     /// runtime here and ticked it, which moves its clock by exactly the same amount.
     now: Instant,
+
+    /// racehound patch: how many messages all links hold ready to deliver, so a host's turn
+    /// in a step with nothing ready costs no walk over every link.
+    deliverable_total: usize,
+
+    /// racehound patch: for each host, the indices in `links` of the links it is an end of
+    /// (links are never removed), so a host's turn walks its own links only.
+    links_of: IndexMap<IpAddr, Vec<usize>>,
+
+    /// racehound patch: indices of the links that may hold a message (sent or ready), each
+    /// once; a link leaves the list when a tick finds it empty. Only these are ticked and
+    /// searched, and an idle link's clock is brought up to date when it is next sent on.
+    active: Vec<usize>,
 }
 
 /// This type is used as the key in the [`Topology::links`] map. See [`new`]
@@ -151,6 +164,13 @@ struct Link {
     /// Messages that are ready to be delivered.
     deliverable: IndexMap<IpAddr, VecDeque<Envelope>>,
 
+    /// racehound patch: how many messages `deliverable` holds, so a step skips an idle link
+    /// without comparing addresses or hashing.
+    deliverable_len: usize,
+
+    /// racehound patch: whether this link is in [`Topology::active`].
+    active: bool,
+
     /// The current network time, moved forward with [`Link::tick`].
     now: Instant,
 }
@@ -176,15 +196,21 @@ impl Topology {
         let now = Rt::no_software().now();
         Topology {
             config,
-            links: IndexMap::new(),
+            links: IndexMap::default(),
             now,
+            deliverable_total: 0,
+            links_of: IndexMap::default(),
+            active: Vec::new(),
         }
     }
 
     /// Register a link between two hosts
     pub(crate) fn register(&mut self, a: IpAddr, b: IpAddr) {
         let pair = Pair::new(a, b);
-        assert!(self.links.insert(pair, Link::new(self.now)).is_none());
+        let (index, old) = self.links.insert_full(pair, Link::new(self.now));
+        assert!(old.is_none());
+        self.links_of.entry(a).or_default().push(index);
+        self.links_of.entry(b).or_default().push(index);
     }
 
     pub(crate) fn set_max_message_latency(&mut self, value: Duration) {
@@ -238,8 +264,17 @@ impl Topology {
         dst: SocketAddr,
         message: Protocol,
     ) -> Result<()> {
-        if let Some(link) = self.links.get_mut(&Pair::new(src.ip(), dst.ip())) {
-            link.enqueue_message(&self.config, rand, src, dst, message)
+        if let Some((index, _, link)) = self.links.get_full_mut(&Pair::new(src.ip(), dst.ip())) {
+            // An idle link was not ticked: its clock is brought up to the network's.
+            link.now = self.now;
+            let before = link.deliverable_len;
+            let result = link.enqueue_message(&self.config, rand, src, dst, message);
+            self.deliverable_total = self.deliverable_total + link.deliverable_len - before;
+            if !link.active && link.holds_messages() {
+                link.active = true;
+                self.active.push(index);
+            }
+            result
         } else {
             Err(Error::new(
                 ErrorKind::ConnectionRefused,
@@ -252,10 +287,25 @@ impl Topology {
     /// Hands `dst` the messages due to it; returns how many (racehound patch: the count).
     pub(crate) fn deliver_messages(&mut self, rand: &mut dyn RngCore, dst: &mut Host) -> usize {
         let mut delivered = 0;
-        for (pair, link) in &mut self.links {
-            if pair.0 == dst.addr || pair.1 == dst.addr {
-                delivered += link.deliver_messages(&self.config, rand, dst);
+        // racehound patch: nothing ready anywhere, nothing to walk.
+        if self.deliverable_total == 0 {
+            return 0;
+        }
+        let Some(indices) = self.links_of.get(&dst.addr) else {
+            return 0;
+        };
+        // In `links` order, as turmoil walked them.
+        for &index in indices {
+            let Some((_, link)) = self.links.get_index_mut(index) else {
+                continue;
+            };
+            if link.deliverable_len == 0 {
+                continue;
             }
+            let before = link.deliverable_len;
+            delivered += link.deliver_messages(&self.config, rand, dst);
+            // A message the host refused goes back on the link and may be ready again.
+            self.deliverable_total = self.deliverable_total + link.deliverable_len - before;
         }
         delivered
     }
@@ -288,22 +338,33 @@ impl Topology {
 
     pub(crate) fn tick_by(&mut self, duration: Duration) {
         self.now += duration;
-        for link in self.links.values_mut() {
-            link.tick(self.now);
-        }
+        self.deliverable_total = 0;
+        let (now, links) = (self.now, &mut self.links);
+        let mut total = 0;
+        self.active.retain(|&index| {
+            let Some((_, link)) = links.get_index_mut(index) else {
+                return false;
+            };
+            link.tick(now);
+            total += link.deliverable_len;
+            link.active = link.holds_messages();
+            link.active
+        });
+        self.deliverable_total = total;
     }
 
     /// racehound patch: time until the earliest message in flight becomes deliverable, or
     /// zero if one is already deliverable to a host in `running`; `None` if nothing is in
     /// flight (held messages wait for a release and are not counted).
-    pub(crate) fn next_delivery_in(&self, running: &[IpAddr]) -> Option<Duration> {
+    pub(crate) fn next_delivery_in(&self, running: &dyn Fn(&IpAddr) -> bool) -> Option<Duration> {
         let now = self.now;
         let mut earliest: Option<Duration> = None;
-        for link in self.links.values() {
-            if link
+        for link in self.active.iter().filter_map(|&index| self.links.get_index(index)).map(|(_, link)| link) {
+            if link.deliverable_len > 0
+                && link
                 .deliverable
                 .iter()
-                .any(|(dst, queue)| !queue.is_empty() && running.contains(dst))
+                .any(|(dst, queue)| !queue.is_empty() && running(dst))
             {
                 return Some(Duration::ZERO);
             }
@@ -318,6 +379,11 @@ impl Topology {
     }
 
     pub(crate) fn iter_mut(&mut self) -> LinksIter<'_> {
+        // racehound patch: a caller may read or move messages on any link; every link's clock
+        // is brought up to date first.
+        for link in self.links.values_mut() {
+            link.now = self.now;
+        }
         LinksIter {
             iter: self.links.iter_mut(),
         }
@@ -357,7 +423,9 @@ impl Link {
             state_b_a: State::Healthy,
             config: config::Link::default(),
             sent: VecDeque::new(),
-            deliverable: IndexMap::new(),
+            deliverable: IndexMap::default(),
+            deliverable_len: 0,
+            active: false,
             now,
         }
     }
@@ -434,8 +502,17 @@ impl Link {
         Ok(())
     }
 
+    /// racehound patch: whether any message is sent (in flight or held) or ready.
+    fn holds_messages(&self) -> bool {
+        !self.sent.is_empty() || self.deliverable_len > 0
+    }
+
     fn tick(&mut self, now: Instant) {
         self.now = now;
+        // racehound patch: nothing in flight, nothing to move.
+        if self.sent.is_empty() {
+            return;
+        }
         self.process_deliverables();
     }
 
@@ -458,6 +535,7 @@ impl Link {
                         .entry(sent.dst.ip())
                         .or_default()
                         .push_back(envelope);
+                    self.deliverable_len += 1;
                     deliverable += 1;
                 }
             }
@@ -480,6 +558,7 @@ impl Link {
             _ => return 0,
         };
         let delivered = deliverable.len();
+        self.deliverable_len -= delivered;
 
         for message in deliverable {
             let (src, dst) = (message.src, message.dst);

@@ -1,5 +1,5 @@
 use bytes::Bytes;
-use indexmap::{IndexMap, IndexSet};
+use crate::fasthash::{IndexMap, IndexSet}; // racehound patch: Fx hasher
 use tokio::{
     sync::{mpsc, Mutex},
     time::sleep,
@@ -55,7 +55,7 @@ impl MulticastGroups {
                 members.insert(member);
                 tracing::info!(target: TRACING_TARGET, ?member, group = ?group, protocol = %"UDP", "Join multicast group");
             })
-            .or_insert_with(|| IndexSet::from([member]));
+            .or_insert_with(|| IndexSet::from_iter([member]));
     }
 
     fn leave(&mut self, group: IpAddr, member: SocketAddr) {
