@@ -163,7 +163,7 @@ impl Params {
                     Some(&key),
                 ));
             }
-            split_key(&key)?;
+            key_segments(&key)?;
             pairs.push((key, value));
         }
         Ok(Params { pairs })
@@ -188,19 +188,22 @@ impl Params {
 
     /// Rejects any key matching none of `patterns` (`#` = an index segment, `*` = any segment).
     pub fn check_allowed(&self, patterns: &[&str]) -> Result<(), ApiError> {
+        let patterns_split: Vec<Vec<&str>> = patterns
+            .iter()
+            .map(|pattern| key_segments(pattern).unwrap_or_default())
+            .collect();
         for (key, _) in &self.pairs {
-            let segs = split_key(key)?;
-            let allowed = patterns.iter().any(|pattern| {
-                let pat = split_key(pattern).unwrap_or_default();
+            let segs = key_segments(key)?;
+            let allowed = patterns_split.iter().any(|pat| {
                 pat.len() == segs.len()
-                    && pat.iter().zip(&segs).all(|(p, s)| match p.as_str() {
+                    && pat.iter().zip(&segs).all(|(p, s)| match *p {
                         "*" => true,
                         "#" => s.is_empty() || s.bytes().all(|b| b.is_ascii_digit()),
                         _ => p == s,
                     })
             });
             if !allowed {
-                let name = segs.first().cloned().unwrap_or_default();
+                let name = segs.first().map(|s| s.to_string()).unwrap_or_default();
                 let shown = if patterns.iter().any(|p| p.starts_with(&format!("{name}["))) {
                     key.clone()
                 } else {
@@ -295,11 +298,11 @@ impl Params {
                 out = Some(BTreeMap::new());
                 continue;
             }
-            let Ok(segs) = split_key(key) else { continue };
-            if segs.len() == 2 && segs.first().map(String::as_str) == Some(prefix) {
+            let Ok(segs) = key_segments(key) else { continue };
+            if segs.len() == 2 && segs.first() == Some(&prefix) {
                 if let Some(k) = segs.get(1) {
                     out.get_or_insert_with(BTreeMap::new)
-                        .insert(k.clone(), value.clone());
+                        .insert(k.to_string(), value.clone());
                 }
             }
         }
@@ -344,8 +347,7 @@ impl Params {
         self.pairs
             .iter()
             .filter(|(key, _)| {
-                split_key(key)
-                    .is_ok_and(|segs| segs.len() == 2 && segs.first().map(String::as_str) == Some(prefix))
+                key_segments(key).is_ok_and(|segs| segs.len() == 2 && segs.first() == Some(&prefix))
             })
             .map(|(_, v)| v.clone())
             .collect()
@@ -355,8 +357,8 @@ impl Params {
     pub fn indexes(&self, prefix: &str) -> Vec<usize> {
         let mut out = std::collections::BTreeSet::new();
         for (key, _) in &self.pairs {
-            if let Ok(segs) = split_key(key) {
-                if segs.len() >= 3 && segs.first().map(String::as_str) == Some(prefix) {
+            if let Ok(segs) = key_segments(key) {
+                if segs.len() >= 3 && segs.first() == Some(&prefix) {
                     if let Some(Ok(n)) = segs.get(1).map(|s| s.parse::<usize>()) {
                         out.insert(n);
                     }
@@ -369,15 +371,20 @@ impl Params {
 
 /// Splits `a[b][c]` into `["a", "b", "c"]`; `expand[]` gives `["expand", ""]`.
 pub fn split_key(key: &str) -> Result<Vec<String>, ApiError> {
+    Ok(key_segments(key)?.into_iter().map(str::to_string).collect())
+}
+
+/// [`split_key`] borrowing its segments from `key`.
+pub fn key_segments(key: &str) -> Result<Vec<&str>, ApiError> {
     let bad = || ApiError::invalid(None, format!("Invalid parameter name: {key}"), Some(key));
     let (head, mut rest) = match key.find('[') {
-        None => return Ok(vec![key.to_string()]),
+        None => return Ok(vec![key]),
         Some(i) => (&key[..i], &key[i..]),
     };
     if head.is_empty() {
         return Err(bad());
     }
-    let mut segs = vec![head.to_string()];
+    let mut segs = vec![head];
     while !rest.is_empty() {
         let inner = rest.strip_prefix('[').ok_or_else(bad)?;
         let close = inner.find(']').ok_or_else(bad)?;
@@ -385,7 +392,7 @@ pub fn split_key(key: &str) -> Result<Vec<String>, ApiError> {
         if seg.contains('[') {
             return Err(bad());
         }
-        segs.push(seg.to_string());
+        segs.push(seg);
         rest = &inner[close + 1..];
         if segs.len() > 8 {
             return Err(bad());
