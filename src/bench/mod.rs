@@ -280,3 +280,21 @@ pub fn run_benchmarks(sims: u32, sweep_seeds: u32) -> String {
     ));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_even_and_empty() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
+    }
+
+    #[test]
+    fn spread_shows_median_and_range() {
+        assert_eq!(spread(&[3.0, 1.0, 2.0], 0), "2 (1–3)");
+        assert_eq!(spread(&[1.234], 2), "1.23");
+    }
+}
