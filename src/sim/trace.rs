@@ -4,8 +4,6 @@
 //! A response that never came (dropped, timed out, connection lost) is recorded as
 //! [`TraceKind::NoResponse`]: *info*, not failure — the request may or may not have happened.
 
-use std::fmt::Write as _;
-
 use serde::{Deserialize, Serialize};
 
 use crate::sync::{Arc, Mutex};
@@ -253,37 +251,33 @@ impl Trace {
     /// A readable step-by-step listing, one event per line.
     pub fn render_text(&self) -> String {
         let mut out = String::new();
-        for event in &self.events {
-            out.push_str(&event.render());
-            out.push('\n');
-        }
-        if self.dropped_events > 0 {
-            out.push_str(&format!(
-                "… {} more events not stored (trace limit {MAX_TRACE_EVENTS})\n",
-                self.dropped_events
-            ));
-        }
+        // Writing into a String cannot fail.
+        let _ = self.write_text(&mut out);
         out
     }
 
     /// A stable hash of the trace: FNV-1a 64 over [`Trace::render_text`].
     pub fn trace_hash(&self) -> u64 {
-        // The same bytes as `render_text`, hashed line by line without building the text.
+        // The same bytes as `render_text`, fed to the hasher without building the text.
         let mut hash = Fnv1a64::default();
+        let _ = self.write_text(&mut hash);
+        hash.finish()
+    }
+
+    /// Writes the text [`Trace::render_text`] returns: one line per event, then the count
+    /// of events not stored, if any.
+    fn write_text(&self, out: &mut dyn std::fmt::Write) -> std::fmt::Result {
         for event in &self.events {
-            // Writing into the hasher cannot fail.
-            let _ = writeln!(hash, "{event}");
+            writeln!(out, "{event}")?;
         }
         if self.dropped_events > 0 {
-            hash.write(
-                format!(
-                    "… {} more events not stored (trace limit {MAX_TRACE_EVENTS})\n",
-                    self.dropped_events
-                )
-                .as_bytes(),
-            );
+            writeln!(
+                out,
+                "… {} more events not stored (trace limit {MAX_TRACE_EVENTS})",
+                self.dropped_events
+            )?;
         }
-        hash.finish()
+        Ok(())
     }
 }
 
