@@ -2,11 +2,16 @@
 # Compatibility of `racehound serve` with the official stripe, clerk-backend-api and svix Python
 # libraries: builds racehound, starts both fakes on free ports with webhook forwarding to a
 # receiver in the test, runs tests/sdk/test_sdk.py in a throwaway venv under target/, stops the
-# servers. Exits non-zero on any failure.
+# servers. Exits non-zero on any failure. Set RACEHOUND_BIN to test a binary already built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --quiet --bin racehound
+# RACEHOUND_BIN: a racehound binary already built (CI passes the test build's), else build one.
+BIN="${RACEHOUND_BIN:-}"
+if [ -z "$BIN" ]; then
+  cargo build --quiet --bin racehound
+  BIN=./target/debug/racehound
+fi
 VENV=target/sdk-venv
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
@@ -17,7 +22,7 @@ free_port() { "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("
 STRIPE_PORT=$(free_port); CLERK_PORT=$(free_port); RECEIVER_PORT=$(free_port)
 
 LOG=target/sdk-serve.log
-./target/debug/racehound serve all --stripe-port "$STRIPE_PORT" --clerk-port "$CLERK_PORT" \
+"$BIN" serve all --stripe-port "$STRIPE_PORT" --clerk-port "$CLERK_PORT" \
   --stripe-forward-to "http://127.0.0.1:$RECEIVER_PORT/stripe" \
   --clerk-forward-to "http://127.0.0.1:$RECEIVER_PORT/clerk" \
   --retry-time-scale 0.001 --seed 7 >"$LOG" 2>&1 &

@@ -20,6 +20,6 @@ fn main() -> std::process::ExitCode {
 #[cfg(racehound_loom)]
 fn main() {
     eprintln!(
-        "this racehound was built with --cfg racehound_loom for the loom models; build it without that flag"
+        "this racehound was built with the loom-models feature for the loom models; build it without that feature"
     );
 }

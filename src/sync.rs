@@ -2,7 +2,8 @@
 //!
 //! Everything that shares state between tasks or threads takes its `Mutex`, `Arc` and atomics
 //! from here, so that the same code runs on `std` normally and on loom's model-checked
-//! primitives when built with `RUSTFLAGS="--cfg racehound_loom"` (the tokio pattern). The rest
+//! primitives under `--cfg racehound_loom`, which `build.rs` sets for the `loom-models` feature
+//! (the tokio pattern). The rest
 //! of the crate never names `std::sync` directly.
 //!
 //! The mutex is poison-free by design: `lock()` returns the guard, and a poisoned std mutex is

@@ -5,8 +5,7 @@
 //! Build and run (see `.ci/loom.sh` and `docs/loom.md`):
 //!
 //! ```text
-//! RUSTFLAGS="--cfg racehound_loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=3 \
-//!     cargo test --test loom --release -- --nocapture --test-threads=1
+//! LOOM_MAX_PREEMPTIONS=3 cargo test --features loom-models --test loom -- --nocapture --test-threads=1
 //! ```
 //!
 //! Each model prepares its world once (outside loom), then for every execution loom explores:
