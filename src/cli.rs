@@ -114,8 +114,8 @@ enum Command {
     },
     /// Measure simulations per second against a bare-turmoil baseline.
     Bench {
-        /// Simulations per measurement.
-        #[arg(long, default_value_t = 500)]
+        /// Simulations per measurement (split into 10 rounds; fewer makes rounds too short to time).
+        #[arg(long, default_value_t = 5_000)]
         sims: u32,
         /// Seeds in the memory measurement sweep.
         #[arg(long, default_value_t = 10_000)]

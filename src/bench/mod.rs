@@ -69,6 +69,7 @@ struct Round {
     one_runs: f64,
     two_secs: f64,
     two_runs: f64,
+    baseline_two_secs: f64,
 }
 
 /// The median of `values` (the mean of the middle two for an even count); 0 if empty.
@@ -133,16 +134,16 @@ pub fn run_benchmarks(sims: u32, sweep_seeds: u32) -> String {
         let count = sims / rounds + u32::from(round < sims % rounds);
         let seeds = first..first + u64::from(count);
 
+        let baseline_config = |seed| baseline::BaselineConfig {
+            seed,
+            latency_ms_min: 1,
+            latency_ms_max: 50,
+            tick_ms: 1,
+            exchanges_per_client,
+        };
         let start = Instant::now();
         for seed in seeds.clone() {
-            let config = baseline::BaselineConfig {
-                seed,
-                latency_ms_min: 1,
-                latency_ms_max: 50,
-                tick_ms: 1,
-                exchanges_per_client,
-            };
-            if let Ok(outcome) = baseline::run_baseline(config) {
+            if let Ok(outcome) = baseline::run_baseline(baseline_config(seed)) {
                 baseline_steps += outcome.steps;
                 baseline_host_runs += outcome.host_runs;
             }
@@ -177,6 +178,23 @@ pub fn run_benchmarks(sims: u32, sweep_seeds: u32) -> String {
         };
         let (one_secs, one_runs) = sweep_secs(1);
         let (two_secs, two_runs) = sweep_secs(2);
+        // The same baseline seeds on two threads: how well this machine runs two
+        // simulations at once at all (shared caches, other tenants), next to the sweep's figure.
+        let next_seed = crate::sync::AtomicU64::new(first);
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..2 {
+                scope.spawn(|| loop {
+                    let seed = next_seed.fetch_add(1, crate::sync::Ordering::SeqCst);
+                    if seed >= seeds.end {
+                        break;
+                    }
+                    let _ = baseline::run_baseline(baseline_config(seed));
+                });
+            }
+        });
+        let baseline_two_secs = start.elapsed().as_secs_f64();
+        eprintln!("bench: round {} of {rounds} done", round + 1);
         per_round.push(Round {
             sims: f64::from(count),
             baseline_secs,
@@ -185,6 +203,7 @@ pub fn run_benchmarks(sims: u32, sweep_seeds: u32) -> String {
             one_runs: one_runs as f64,
             two_secs,
             two_runs: two_runs as f64,
+            baseline_two_secs,
         });
     }
 
@@ -231,6 +250,13 @@ pub fn run_benchmarks(sims: u32, sweep_seeds: u32) -> String {
             0.0
         }
     });
+    let baseline_speedups = rates(&|r| {
+        if r.baseline_two_secs > 0.0 {
+            r.baseline_secs / r.baseline_two_secs
+        } else {
+            0.0
+        }
+    });
     let mut out = String::new();
     out.push_str(&format!(
         "Checkout ∥ apply_coupon race, latency 1–50 ms, tick 1 ms, {sims} simulations each in \
@@ -269,6 +295,10 @@ pub fn run_benchmarks(sims: u32, sweep_seeds: u32) -> String {
         "| sweep (`reference`), 2 threads | {} sims/s ({}× one thread) |\n",
         spread(&two_rates, 0),
         spread(&speedups, 2)
+    ));
+    out.push_str(&format!(
+        "| bare turmoil baseline, 2 threads | {}× one thread (this machine's own two-thread scaling) |\n",
+        spread(&baseline_speedups, 2)
     ));
     out.push_str(&format!(
         "| {sweep_seeds}-seed sweep, 2 threads | {:.0} sims/s; RSS {} before, {} after 10%, {} at the end; peak {} |\n",
