@@ -323,6 +323,23 @@ mod tests {
     }
 
     #[test]
+    fn a_tiny_bench_prints_every_row() {
+        let table = run_benchmarks(4, 4);
+        for row in [
+            "| bare turmoil baseline, 1 thread |",
+            "| racehound harness (`checkout.naive`), 1 thread |",
+            "| harness overhead vs baseline |",
+            "| sweep (`reference`), 2 threads |",
+            "| bare turmoil baseline, 2 threads |",
+            "| 4-seed sweep, 2 threads |",
+        ] {
+            assert!(table.contains(row), "missing {row} in:\n{table}");
+        }
+        assert!(table.contains("4 simulations each in 4 interleaved rounds"), "{table}");
+        assert!(table.contains(" of 4 found the race"), "{table}");
+    }
+
+    #[test]
     fn spread_shows_median_and_range() {
         assert_eq!(spread(&[3.0, 1.0, 2.0], 0), "2 (1–3)");
         assert_eq!(spread(&[1.234], 2), "1.23");
