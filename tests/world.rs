@@ -383,3 +383,51 @@ fn jumping_over_idle_time_changes_no_trace() {
          {steps_ticking} steps and {runs_ticking} host runs ticking"
     );
 }
+
+fn any_webhook_attempted(view: &racehound::oracle::WorldView) -> Vec<racehound::oracle::Violation> {
+    view.deliveries
+        .iter()
+        .filter(|d| d.attempts > 0)
+        .take(1)
+        .map(|d| racehound::oracle::Violation {
+            invariant: "any_webhook_attempted".into(),
+            objects: vec![d.event_id.clone()],
+            message: format!("{} was attempted", d.event_id),
+        })
+        .collect()
+}
+
+/// A custom `Always` invariant that reads only the webhook deliveries is checked when a
+/// delivery changes, not at the next unrelated change: its violation carries the time of the
+/// step of the first delivery result.
+#[test]
+fn an_always_invariant_over_deliveries_is_checked_when_a_delivery_changes() {
+    let scenario = scenario_file("scenarios/003_webhooks/duplicate_delivery.toml");
+    let input = resolve(&scenario, "reference", 0);
+    let strategy = registry::by_id(&input.strategy).expect("strategy");
+    let invariant = racehound::oracle::Invariant {
+        name: "any_webhook_attempted",
+        phase: racehound::oracle::Phase::Always,
+        description: "fires at the first webhook delivery",
+        check: any_webhook_attempted,
+    };
+    let outcome = racehound::sim::world::run_checked(&input, std::sync::Arc::new(strategy), &[invariant]);
+    let first_result = outcome
+        .trace
+        .events
+        .iter()
+        .find(|e| matches!(e.kind, TraceKind::WebhookResult { .. }))
+        .expect("the scenario delivers a webhook");
+    let (at, violation) = outcome
+        .always_violations
+        .first()
+        .expect("the invariant fired during the run");
+    assert_eq!(violation.invariant, "any_webhook_attempted");
+    // Checked after the turmoil step (1 ms) in which the delivery result came; without the
+    // deliveries in the run loop's fingerprint it was checked 423 ms later.
+    let after = first_result.at;
+    assert!(
+        *at >= after && at.saturating_since(after) <= std::time::Duration::from_millis(1),
+        "checked at {at:?}, first delivery result at {after:?}"
+    );
+}

@@ -335,7 +335,10 @@ mod tests {
         ] {
             assert!(table.contains(row), "missing {row} in:\n{table}");
         }
-        assert!(table.contains("4 simulations each in 4 interleaved rounds"), "{table}");
+        assert!(
+            table.contains("4 simulations each in 4 interleaved rounds"),
+            "{table}"
+        );
         assert!(table.contains(" of 4 found the race"), "{table}");
     }
 

@@ -160,6 +160,9 @@ pub struct Shared {
     sessions: Mutex<BTreeMap<usize, String>>,
     /// Users whose signup callback some replica began to handle.
     signups_handled: Mutex<std::collections::BTreeSet<String>>,
+    /// Moves whenever `deliveries` or `signups_handled` change: they feed the oracle's view,
+    /// so a change to them must re-check the `Always` invariants (a custom one may read them).
+    facts_version: AtomicU64,
     replicas: u32,
     /// Every live timer of every host (see [`super::timers`]).
     timers: Arc<TimerBook>,
@@ -475,7 +478,9 @@ async fn app_handler<A: AppLogic>(
         },
     );
     if let AppCall::Signup { user_id } = &call {
-        env.shared.signups_handled.lock().insert(user_id.clone());
+        if env.shared.signups_handled.lock().insert(user_id.clone()) {
+            env.shared.facts_version.fetch_add(1, Ordering::SeqCst);
+        }
     }
     let AppReply { status, body } = app.handle(env.as_ref(), call).await;
     let body_bytes = serde_json::to_vec(&body).unwrap_or_default();
@@ -663,6 +668,7 @@ async fn deliver(
             entry.attempts += 1;
             entry.delivered |= delivered;
         }
+        shared.facts_version.fetch_add(1, Ordering::SeqCst);
         if delivered {
             return;
         }
@@ -686,6 +692,7 @@ async fn deliver(
                 if let Some(entry) = shared.deliveries.lock().get_mut(&(service, event_id.clone())) {
                     entry.given_up = !entry.delivered;
                 }
+                shared.facts_version.fetch_add(1, Ordering::SeqCst);
                 shared.push(
                     dispatcher,
                     TraceKind::WebhookGaveUp {
@@ -850,7 +857,7 @@ async fn dispatcher(shared: Arc<Shared>) {
 type DispatchFingerprint = (usize, u64, usize, usize);
 
 /// What changes when the world changes, cheap enough to read after every turmoil step.
-type Fingerprint = ((usize, usize), (u64, usize, usize), u64, usize);
+type Fingerprint = ((usize, usize), (u64, usize, usize), u64, usize, u64);
 
 /// Both fingerprints, read under one lock of each fake.
 fn fingerprints(shared: &Shared) -> (Fingerprint, DispatchFingerprint) {
@@ -864,7 +871,8 @@ fn fingerprints(shared: &Shared) -> (Fingerprint, DispatchFingerprint) {
         shared.browsers_active.load(Ordering::SeqCst),
         shared.deliveries_active.load(Ordering::SeqCst),
     );
-    ((stripe, clerk, db_version, idempotent), dispatch)
+    let facts = shared.facts_version.load(Ordering::SeqCst);
+    ((stripe, clerk, db_version, idempotent, facts), dispatch)
 }
 
 fn current_view(shared: &Shared, input: &RunInput, schema: &[crate::app::api::TableSchema]) -> WorldView {
@@ -1132,6 +1140,7 @@ pub fn run_with<A: AppLogic>(
         deliveries_active: AtomicUsize::new(0),
         sessions: Mutex::new(BTreeMap::new()),
         signups_handled: Mutex::new(std::collections::BTreeSet::new()),
+        facts_version: AtomicU64::new(0),
         replicas: input.replicas,
         timers,
         dispatch_bell: tokio::sync::Notify::new(),
