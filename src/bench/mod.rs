@@ -230,33 +230,16 @@ pub fn run_benchmarks(sims: u32, sweep_seeds: u32) -> String {
     let rss_at_tenth = rss_at_tenth.into_inner();
     let fmt_mb = |v: Option<f64>| v.map_or("n/a".to_string(), |mb| format!("{mb:.0} MB"));
 
-    let per_sec = |n: f64, secs: f64| if secs > 0.0 { n / secs } else { 0.0 };
+    // A ratio, 0 when the denominator is (a round too short to time).
+    let ratio = |n: f64, d: f64| if d > 0.0 { n / d } else { 0.0 };
     let rates = |f: &dyn Fn(&Round) -> f64| -> Vec<f64> { per_round.iter().map(f).collect() };
-    let baseline_rates = rates(&|r| per_sec(r.sims, r.baseline_secs));
-    let harness_rates = rates(&|r| per_sec(r.sims, r.harness_secs));
-    let overheads = rates(&|r| {
-        if r.baseline_secs > 0.0 {
-            r.harness_secs / r.baseline_secs
-        } else {
-            0.0
-        }
-    });
-    let one_rates = rates(&|r| per_sec(r.one_runs, r.one_secs));
-    let two_rates = rates(&|r| per_sec(r.two_runs, r.two_secs));
-    let speedups = rates(&|r| {
-        if r.two_secs > 0.0 {
-            r.one_secs / r.two_secs
-        } else {
-            0.0
-        }
-    });
-    let baseline_speedups = rates(&|r| {
-        if r.baseline_two_secs > 0.0 {
-            r.baseline_secs / r.baseline_two_secs
-        } else {
-            0.0
-        }
-    });
+    let baseline_rates = rates(&|r| ratio(r.sims, r.baseline_secs));
+    let harness_rates = rates(&|r| ratio(r.sims, r.harness_secs));
+    let overheads = rates(&|r| ratio(r.harness_secs, r.baseline_secs));
+    let one_rates = rates(&|r| ratio(r.one_runs, r.one_secs));
+    let two_rates = rates(&|r| ratio(r.two_runs, r.two_secs));
+    let speedups = rates(&|r| ratio(r.one_secs, r.two_secs));
+    let baseline_speedups = rates(&|r| ratio(r.baseline_secs, r.baseline_two_secs));
     let mut out = String::new();
     out.push_str(&format!(
         "Checkout ∥ apply_coupon race, latency 1–50 ms, tick 1 ms, {sims} simulations each in \
@@ -302,7 +285,7 @@ pub fn run_benchmarks(sims: u32, sweep_seeds: u32) -> String {
     ));
     out.push_str(&format!(
         "| {sweep_seeds}-seed sweep, 2 threads | {:.0} sims/s; RSS {} before, {} after 10%, {} at the end; peak {} |\n",
-        per_sec(long.runs as f64, long_secs),
+        ratio(long.runs as f64, long_secs),
         fmt_mb(rss_before),
         fmt_mb(rss_at_tenth),
         fmt_mb(rss_mb()),
