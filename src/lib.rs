@@ -119,12 +119,12 @@
 //! See `README.md` for the CLI and `ARCHITECTURE.md` for the map.
 
 pub mod app;
-#[cfg(not(racehound_loom))]
+#[cfg(all(feature = "bench", not(racehound_loom)))]
 pub mod bench;
 #[cfg(not(racehound_loom))]
 pub mod explore;
 pub mod fakes;
-#[cfg(not(racehound_loom))]
+#[cfg(all(feature = "fuzzing", not(racehound_loom)))]
 pub mod fuzzing;
 #[cfg(not(racehound_loom))]
 mod harness;
@@ -132,7 +132,7 @@ pub mod http;
 pub mod ids;
 pub mod inproc;
 pub mod oracle;
-#[cfg(not(racehound_loom))]
+#[cfg(all(feature = "pg", not(racehound_loom)))]
 pub mod pg;
 #[cfg(not(racehound_loom))]
 pub mod prelude;
@@ -140,7 +140,7 @@ pub mod prelude;
 pub mod report;
 pub mod rng;
 pub mod scenario;
-#[cfg(not(racehound_loom))]
+#[cfg(all(feature = "serve", not(racehound_loom)))]
 pub mod serve;
 pub mod setup;
 #[cfg(not(racehound_loom))]
@@ -150,14 +150,21 @@ pub mod time;
 
 pub use app::api::{
     AppCall, AppLogic, AppReply, ClerkApi, ClerkError, ColumnType, CustomerCreate, Db, DbConn, DbError, Env,
-    Outcome, Row, Stmt, StripeApi, StripeError, TableSchema, UserSpec, Value,
+    EnvRng, Outcome, ProcessMemory, Row, Stmt, StripeApi, StripeError, TableSchema, UserSpec, Value,
 };
+pub use app::kit;
+#[cfg(not(racehound_loom))]
+pub use explore::crash_sweep::{CrashFailure, CrashSweep};
+#[cfg(not(racehound_loom))]
+pub use explore::input::RunInput;
 #[cfg(not(racehound_loom))]
 pub use explore::token::{TokenError, TOKEN_FORMAT_VERSION};
 #[cfg(not(racehound_loom))]
 pub use explore::verdict::{Failure, Found, Verdict};
 #[cfg(not(racehound_loom))]
-pub use harness::{check, explore, replay, Counterexample, Explorer, ReplayError, Report, SEEDS_ENV};
+pub use harness::{
+    check, explore, replay, Counterexample, Explorer, ReplayError, Report, CRASH_SWEEP_FLOWS, SEEDS_ENV,
+};
 pub use oracle::{Invariant, Phase, Violation, WorldView};
 pub use scenario::{FaultKind, Flow, PlannedFault, Scenario, ScenarioBuilder, Step};
 /// The JSON crate that [`AppReply`] bodies and event payloads use.

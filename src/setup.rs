@@ -21,6 +21,8 @@ pub const USERS_MAX: u32 = 1_000;
 /// The fakes, set up and ready.
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    /// The seed the world was prepared from (app environments derive their RNG from it).
+    pub seed: u64,
     /// Fake Stripe.
     pub stripe: Stripe,
     /// Fake Clerk.
@@ -123,6 +125,7 @@ pub fn prepare<A: AppLogic>(seed: u64, app: &A, users: u32, now: SimTime) -> Res
     }
     db.disconnect(session);
     Ok(Prepared {
+        seed,
         stripe,
         clerk,
         db,

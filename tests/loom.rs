@@ -30,8 +30,8 @@ use racehound::app::api::{
     ClerkOrg, ClerkUser, ColumnType, Customer, CustomerCreate, Db, DbConn, DbError, Env, OrgCreate, Outcome,
     ProcessMemory, Stmt, StripeApi, StripeError, StripeEvent, Subscription, TableSchema, UserSpec,
 };
+use racehound::app::kit::{team_org_params, text_col};
 use racehound::app::reference::Reference;
-use racehound::app::strategies::common::{team_org_params, text_col};
 use racehound::app::strategies::registry::by_id;
 use racehound::fakes::clerk::BillingPayerRef;
 use racehound::fakes::stripe::webhook::sign_header;
@@ -406,6 +406,9 @@ impl<'a, E: Env> Env for Traced<'a, E> {
     }
     fn memory(&self) -> &ProcessMemory {
         self.inner.memory()
+    }
+    fn rng(&self) -> &racehound::app::api::EnvRng {
+        self.inner.rng()
     }
     fn note(&self, text: &str) {
         self.tag.line(format!("note    {text}"));

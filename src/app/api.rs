@@ -327,6 +327,49 @@ pub trait Db: Send + Sync {
 /// crash and never shared between replicas — exactly why in-process fixes fail.
 pub type ProcessMemory = crate::sync::Mutex<BTreeMap<String, String>>;
 
+/// A seeded random number generator for app code (request ids, jitter, random keys): in the
+/// simulated world it derives from the run's seed, the replica and its restart count, so a
+/// run that draws from it still replays exactly.
+///
+/// Use it wherever real code would call `uuid()` or `Math.random()`: OS randomness would make
+/// a run impossible to replay.
+#[derive(Debug)]
+pub struct EnvRng(crate::sync::Mutex<crate::rng::SimRng>);
+
+impl Default for EnvRng {
+    fn default() -> Self {
+        Self::new(0, "env")
+    }
+}
+
+impl EnvRng {
+    /// A generator for `seed`, separated into independent `stream`s by name.
+    pub fn new(seed: u64, stream: &str) -> Self {
+        Self(crate::sync::Mutex::new(crate::rng::SimRng::new(seed, stream)))
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&self) -> u64 {
+        self.0.lock().next_u64()
+    }
+
+    /// A value in `[lo, hi]` (inclusive); `lo` when `hi <= lo`.
+    pub fn range_inclusive(&self, lo: u64, hi: u64) -> u64 {
+        self.0.lock().range_inclusive(lo, hi)
+    }
+
+    /// True with probability `p` (clamped to [0, 1]).
+    pub fn chance(&self, p: f64) -> bool {
+        self.0.lock().chance(p)
+    }
+
+    /// A random identifier like `{prefix}_` and 32 hex digits (what `uuid()` gives real code).
+    pub fn token(&self, prefix: &str) -> String {
+        let mut rng = self.0.lock();
+        format!("{prefix}_{:016x}{:016x}", rng.next_u64(), rng.next_u64())
+    }
+}
+
 /// Everything app logic may touch.
 pub trait Env: Send + Sync {
     /// The Stripe client.
@@ -349,6 +392,8 @@ pub trait Env: Send + Sync {
     fn replica(&self) -> &str;
     /// This replica's process memory (lost on crash, not shared).
     fn memory(&self) -> &ProcessMemory;
+    /// This replica's seeded random number generator (reset on restart, like the process).
+    fn rng(&self) -> &EnvRng;
     /// Records a note in the trace (what a log line would say).
     fn note(&self, text: &str);
 }
@@ -453,4 +498,30 @@ pub trait AppLogic: Send + Sync + 'static {
     fn seed_rows(&self, users: &[UserSpec]) -> Vec<Stmt>;
     /// Handles one request on one replica.
     fn handle<E: Env>(&self, env: &E, call: AppCall) -> impl Future<Output = AppReply> + Send;
+}
+
+#[cfg(test)]
+mod env_rng_tests {
+    use super::EnvRng;
+
+    #[test]
+    fn env_rng_is_a_function_of_seed_and_stream() {
+        let (a, b) = (EnvRng::new(7, "env/app-1/0"), EnvRng::new(7, "env/app-1/0"));
+        let draws: Vec<u64> = (0..50).map(|_| a.next_u64()).collect();
+        assert_eq!(draws, (0..50).map(|_| b.next_u64()).collect::<Vec<_>>());
+        assert_ne!(
+            EnvRng::new(7, "env/app-1/1").next_u64(),
+            EnvRng::new(7, "env/app-1/0").next_u64()
+        );
+        assert_ne!(
+            EnvRng::new(8, "env/app-1/0").next_u64(),
+            EnvRng::new(7, "env/app-1/0").next_u64()
+        );
+        let token = EnvRng::new(1, "t").token("idem");
+        assert!(
+            token.starts_with("idem_") && token.len() == "idem_".len() + 32,
+            "{token}"
+        );
+        assert!((3..=5).contains(&a.range_inclusive(3, 5)));
+    }
 }

@@ -6,5 +6,6 @@
 
 pub mod api;
 pub mod clients;
+pub mod kit;
 pub mod reference;
 pub mod strategies;

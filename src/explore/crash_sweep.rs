@@ -13,6 +13,7 @@ use super::input::{ResolvedActor, ResolvedStep, RunInput};
 use super::{run_input, token};
 use crate::sim::faults::{Fault, TimedFault};
 use crate::sim::trace::TraceKind;
+use crate::sim::world::RunOutcome;
 use crate::time::EPOCH_UNIX_MS;
 
 /// The flows the sweep covers, each as the browser steps that drive it.
@@ -81,10 +82,24 @@ pub fn flow_input(strategy: &str, flow: &str) -> RunInput {
     }
 }
 
-/// Sweeps a crash of `app-1` over every step `strategy` takes in `flow`.
+/// Sweeps a crash of `app-1` over every step the catalogue's `strategy` takes in `flow`.
 pub fn crash_sweep(strategy: &str, flow: &str) -> Result<CrashSweep, String> {
-    let base = flow_input(strategy, flow);
-    let clean = run_input(&base)?;
+    crash_sweep_with(flow_input(strategy, flow), run_input)
+}
+
+/// Sweeps a crash of `app-1` over every step of the fault-free run `base`, running each input
+/// with `run` (any strategy, any invariants).
+pub fn crash_sweep_with(
+    base: RunInput,
+    run: impl Fn(&RunInput) -> Result<RunOutcome, String>,
+) -> Result<CrashSweep, String> {
+    let strategy = base.strategy.clone();
+    let flow = base
+        .scenario
+        .strip_prefix("crash_sweep.")
+        .unwrap_or(&base.scenario)
+        .to_string();
+    let clean = run(&base)?;
     if let Some(v) = clean.violations().first() {
         return Err(format!(
             "{strategy} breaks {} in {flow} without any crash; the sweep needs a passing baseline",
@@ -103,8 +118,8 @@ pub fn crash_sweep(strategy: &str, flow: &str) -> Result<CrashSweep, String> {
         times.insert(at_ms + 1);
     }
     let mut sweep = CrashSweep {
-        flow: flow.to_string(),
-        strategy: strategy.to_string(),
+        flow,
+        strategy,
         points: 0,
         failures: Vec::new(),
     };
@@ -118,7 +133,7 @@ pub fn crash_sweep(strategy: &str, flow: &str) -> Result<CrashSweep, String> {
             },
         });
         sweep.points += 1;
-        let outcome = run_input(&input)?;
+        let outcome = run(&input)?;
         let violations = outcome.violations();
         if !violations.is_empty() {
             sweep.failures.push(CrashFailure {

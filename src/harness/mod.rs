@@ -5,7 +5,8 @@
 //! [`crate::report`] (Mermaid): the exploration is the one the CLI runs.
 
 use crate::app::api::AppLogic;
-use crate::explore::input::RunInput;
+use crate::explore::crash_sweep::{self, CrashSweep};
+use crate::explore::input::{resolve, RunInput};
 use crate::explore::token::{self, TokenError};
 use crate::explore::verdict::{Failure, Found, Verdict};
 use crate::explore::{explore_app, ExploreOptions};
@@ -101,6 +102,8 @@ impl Explorer {
     /// Explores `scenario` with `app`: sweeps seeds until an invariant breaks, shrinks that
     /// run and reports it with its replay token, trace and diagram.
     pub fn explore<A: AppLogic>(&self, scenario: &Scenario, app: A) -> Report {
+        // Wall-clock time is reported, never part of what a run sees or the verdict.
+        let started = std::time::Instant::now();
         let explored = explore_app(
             scenario,
             Arc::new(app),
@@ -113,7 +116,40 @@ impl Explorer {
             counterexample: explored
                 .counterexample
                 .map(|(input, outcome)| Counterexample::new(input, outcome)),
+            elapsed: started.elapsed(),
         }
+    }
+
+    /// Plays exactly one seed of `scenario` with `app` (no sweep, no shrinking) and returns
+    /// the run: its input, token, trace and the violations of this explorer's invariants.
+    ///
+    /// The same seed draws the same input as in [`Explorer::explore`], so this reruns "seed
+    /// 17 of that sweep" while you debug it.
+    pub fn run_seed<A: AppLogic>(&self, scenario: &Scenario, app: A, seed: u64) -> Counterexample {
+        let input = resolve(scenario, app.id(), seed);
+        let outcome = run_checked(&input, Arc::new(app), &self.invariants);
+        Counterexample::new(input, outcome)
+    }
+
+    /// The crash sweep for `app`: plays `flow` once for one user on one replica, then once
+    /// per step that run took with `app-1` crashed at that step and restarted 200 ms later,
+    /// and checks this explorer's invariants in every run.
+    ///
+    /// `flow` is one of [`CRASH_SWEEP_FLOWS`] (`signup`, `checkout`, `apply_coupon`, `pay`,
+    /// `create_team_org`, `clerk_subscription`). An error means the sweep could not run: an
+    /// unknown flow, or a failure without any crash.
+    pub fn crash_sweep<A: AppLogic>(&self, app: A, flow: &str) -> Result<CrashSweep, String> {
+        if !CRASH_SWEEP_FLOWS.contains(&flow) {
+            return Err(format!(
+                "unknown flow `{flow}` for the crash sweep (hint: one of {})",
+                CRASH_SWEEP_FLOWS.join(", ")
+            ));
+        }
+        let app = Arc::new(app);
+        let base = crash_sweep::flow_input(app.id(), flow);
+        crash_sweep::crash_sweep_with(base, |input| {
+            Ok(run_checked(input, app.clone(), &self.invariants))
+        })
     }
 
     /// Decodes `token` and runs it again with `app`, checking this explorer's invariants.
@@ -248,6 +284,9 @@ fn clipped_trace(trace: &Trace) -> String {
     out
 }
 
+/// The flows [`Explorer::crash_sweep`] can sweep.
+pub const CRASH_SWEEP_FLOWS: &[&str] = crash_sweep::SWEPT_FLOWS;
+
 /// What exploring one (scenario, strategy) pair found.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -255,6 +294,9 @@ pub struct Report {
     pub verdict: Verdict,
     /// The shrunk failing run, when a seed failed.
     pub counterexample: Option<Counterexample>,
+    /// Wall-clock time the exploration took, shrinking included (for progress and budgets;
+    /// nothing in a run or its verdict depends on it).
+    pub elapsed: std::time::Duration,
 }
 
 impl Report {
@@ -297,12 +339,14 @@ impl Report {
                 "racehound: expected {} to break `{invariant}` in {}, but all {} seeds passed",
                 self.verdict.strategy,
                 self.verdict.scenario,
-                self.seeds_run()
+                self.seeds_tried()
             ),
         }
     }
 
-    fn seeds_run(&self) -> u64 {
+    /// Seeds run in the sweep: all of them on a pass, up to the first failing one on a
+    /// failure (shrinking runs not counted).
+    pub fn seeds_tried(&self) -> u64 {
         match &self.verdict.found {
             Found::Pass { seeds } => *seeds,
             Found::Fail(f) => f.seeds_tried,
@@ -319,7 +363,7 @@ impl std::fmt::Display for Report {
                 "racehound: {} × {}: pass ({} seeds)",
                 v.scenario,
                 v.strategy,
-                self.seeds_run()
+                self.seeds_tried()
             );
         };
         writeln!(

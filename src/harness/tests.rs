@@ -215,3 +215,120 @@ fn seeds_default_to_the_scenario_budget() {
     }
     assert_eq!(Explorer::new().seeds(7).effective_options().seeds, Some(7));
 }
+
+#[test]
+fn run_seed_plays_the_same_run_as_the_sweep_did_at_that_seed() {
+    let report = Explorer::new()
+        .shrink(false)
+        .explore(&coupon_race(50), CheckoutNaive);
+    let failure = report.failure().expect("check-then-create races");
+    assert_eq!(report.seeds_tried(), failure.seed + 1);
+    let run = Explorer::new().run_seed(&coupon_race(50), CheckoutNaive, failure.seed);
+    assert_eq!(
+        run.token, failure.token,
+        "the unshrunk failure is exactly that seed's run"
+    );
+    assert!(run.breaks(&failure.invariant));
+    // A seed before it passed in the sweep, and passes alone.
+    if failure.seed > 0 {
+        let earlier = Explorer::new().run_seed(&coupon_race(50), CheckoutNaive, failure.seed - 1);
+        assert!(earlier.violations.is_empty(), "{:?}", earlier.violations);
+    }
+}
+
+#[test]
+fn a_pass_reports_every_seed_tried() {
+    let report = Explorer::new().explore(&one_checkout(7), Reference);
+    report.assert_pass();
+    assert_eq!(report.seeds_tried(), 7);
+}
+
+#[test]
+fn the_crash_sweep_runs_a_users_strategy_with_the_explorers_invariants() {
+    // Reference passes the built-in invariants at every crash point of checkout …
+    let sweep = Explorer::new()
+        .crash_sweep(Reference, "checkout")
+        .expect("sweeps");
+    assert!(sweep.points > 5, "{} points", sweep.points);
+    assert!(sweep.failures.is_empty(), "{:?}", sweep.failures);
+    assert_eq!(
+        (sweep.strategy.as_str(), sweep.flow.as_str()),
+        ("reference", "checkout")
+    );
+    // … and a custom invariant it does not keep (no metadata.user_id on its customers) is
+    // checked there too: the baseline itself breaks it, which the sweep says.
+    let err = Explorer::new()
+        .invariant(Invariant::always(
+            "customers_carry_email_only",
+            "no customer carries metadata.tenant_id",
+            |view: &WorldView| {
+                view.live_customers()
+                    .filter(|c| c.metadata.contains_key("tenant_id"))
+                    .map(|c| Violation::new(format!("{} has tenant_id", c.id)))
+                    .collect()
+            },
+        ))
+        .crash_sweep(Reference, "checkout")
+        .expect_err("the baseline breaks the custom invariant");
+    assert!(
+        err.contains("customers_carry_email_only") && err.contains("passing baseline"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_crash_sweep_refuses_an_unknown_flow_with_the_known_ones() {
+    let err = Explorer::new()
+        .crash_sweep(Reference, "chekout")
+        .expect_err("unknown flow");
+    assert!(
+        err.contains("unknown flow `chekout`") && err.contains("hint:") && err.contains("checkout"),
+        "{err}"
+    );
+}
+
+/// Notes a random key from `Env::rng` on every call, so the trace shows every draw.
+struct NotesRandomKeys;
+
+impl AppLogic for NotesRandomKeys {
+    fn id(&self) -> &str {
+        "lib.notes_random_keys"
+    }
+
+    fn schema(&self) -> Vec<crate::app::api::TableSchema> {
+        Reference.schema()
+    }
+
+    fn seed_rows(&self, users: &[crate::app::api::UserSpec]) -> Vec<crate::app::api::Stmt> {
+        Reference.seed_rows(users)
+    }
+
+    async fn handle<E: crate::app::api::Env>(
+        &self,
+        env: &E,
+        _call: crate::app::api::AppCall,
+    ) -> crate::app::api::AppReply {
+        let key = env.rng().token("key");
+        env.note(&format!("{} drew {key}", env.replica()));
+        crate::app::api::AppReply::ok(serde_json::json!({ "key": key }))
+    }
+}
+
+#[test]
+fn env_rng_draws_replay_exactly_and_differ_between_seeds() {
+    let notes = |seed: u64| -> Vec<String> {
+        let run = Explorer::new().run_seed(&coupon_race(10), NotesRandomKeys, seed);
+        run.trace_text()
+            .lines()
+            .filter(|l| l.contains(" drew key_"))
+            .map(str::to_string)
+            .collect()
+    };
+    let first = notes(3);
+    assert!(first.len() >= 2, "{first:?}");
+    assert_eq!(first, notes(3), "the same seed draws the same keys");
+    assert_ne!(first, notes(4), "another seed draws other keys");
+    let keys: std::collections::BTreeSet<&str> =
+        first.iter().filter_map(|l| l.split(" drew ").nth(1)).collect();
+    assert_eq!(keys.len(), first.len(), "every draw is a new key: {first:?}");
+}

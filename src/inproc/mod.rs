@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use crate::app::api::{Db, DbConn, DbError, Env, Outcome, ProcessMemory, SqlState, Stmt};
+use crate::app::api::{Db, DbConn, DbError, Env, EnvRng, Outcome, ProcessMemory, SqlState, Stmt};
 use crate::app::clients::{ClerkClient, HttpTransport, StripeClient};
 use crate::fakes::clerk::Clerk;
 use crate::fakes::postgres::{Database, SessionId, Step};
@@ -294,6 +294,7 @@ pub struct InProcEnv {
     db: InProcDb,
     replica: String,
     memory: ProcessMemory,
+    rng: EnvRng,
     notes: Mutex<Vec<String>>,
 }
 
@@ -322,6 +323,7 @@ impl InProcEnv {
             },
             replica: replica.to_string(),
             memory: ProcessMemory::default(),
+            rng: EnvRng::new(prepared.seed, &format!("env/{replica}")),
             notes: Mutex::new(Vec::new()),
         }
     }
@@ -370,6 +372,10 @@ impl Env for InProcEnv {
 
     fn memory(&self) -> &ProcessMemory {
         &self.memory
+    }
+
+    fn rng(&self) -> &EnvRng {
+        &self.rng
     }
 
     fn note(&self, text: &str) {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::app::api::{Env, ProcessMemory};
+use crate::app::api::{Env, EnvRng, ProcessMemory};
 use crate::app::clients::{ClerkClient, StripeClient};
 use crate::inproc::{yield_point, ClerkTransport, Shared, StripeTransport};
 use crate::setup::Prepared;
@@ -29,6 +29,7 @@ pub struct PgEnv {
     db: PgDb,
     replica: String,
     memory: ProcessMemory,
+    rng: EnvRng,
     notes: Mutex<Vec<String>>,
 }
 
@@ -51,6 +52,7 @@ impl PgEnv {
             db,
             replica: replica.to_string(),
             memory: ProcessMemory::default(),
+            rng: EnvRng::new(prepared.seed, &format!("env/{replica}")),
             notes: Mutex::new(Vec::new()),
         }
     }
@@ -94,6 +96,10 @@ impl Env for PgEnv {
 
     fn memory(&self) -> &ProcessMemory {
         &self.memory
+    }
+
+    fn rng(&self) -> &EnvRng {
+        &self.rng
     }
 
     fn note(&self, text: &str) {

@@ -3,6 +3,7 @@
 //! failure note printed with an unexpected verdict. The CLI and the test suite call these
 //! same functions, so the snapshots in `tests/snapshots/` are what users see.
 
+#[cfg(feature = "junit")]
 pub mod junit;
 pub mod mermaid;
 

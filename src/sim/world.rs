@@ -27,7 +27,7 @@ use super::faults::{Fault, Service, TimedFault};
 use super::net::{serve, TurmoilHttp};
 use super::timers::TimerBook;
 use super::trace::{excerpt, Trace, TraceKind, TraceLog};
-use crate::app::api::{AppCall, AppLogic, AppReply, Env, ProcessMemory};
+use crate::app::api::{AppCall, AppLogic, AppReply, Env, EnvRng, ProcessMemory};
 use crate::app::clients::{ClerkClient, HttpTransport, StripeClient, TEST_SECRET_KEY};
 use crate::explore::input::{ResolvedStep, RunInput};
 use crate::fakes::clerk::{BillingPayerRef, Clerk};
@@ -258,6 +258,7 @@ pub struct SimEnv {
     db: SimDb,
     replica: String,
     memory: ProcessMemory,
+    rng: EnvRng,
     shared: Arc<Shared>,
 }
 
@@ -294,6 +295,10 @@ impl Env for SimEnv {
         &self.memory
     }
 
+    fn rng(&self) -> &EnvRng {
+        &self.rng
+    }
+
     fn note(&self, text: &str) {
         self.shared.push(
             &self.replica,
@@ -320,7 +325,8 @@ fn service_client(shared: &Arc<Shared>, replica: &str, service: &str) -> TracedH
     transport
 }
 
-fn new_env(shared: &Arc<Shared>, replica: &str) -> SimEnv {
+/// The environment of `replica`'s `incarnation`-th process (0 at start, +1 per restart).
+fn new_env(shared: &Arc<Shared>, replica: &str, incarnation: u64) -> SimEnv {
     let clock: Arc<dyn Clock> = Arc::new(shared.clock.clone());
     SimEnv {
         stripe: StripeClient::new(
@@ -336,6 +342,7 @@ fn new_env(shared: &Arc<Shared>, replica: &str) -> SimEnv {
         db: SimDb,
         replica: replica.to_string(),
         memory: ProcessMemory::default(),
+        rng: EnvRng::new(shared.prepared.seed, &format!("env/{replica}/{incarnation}")),
         shared: shared.clone(),
     }
 }
@@ -1178,8 +1185,10 @@ pub fn run_with<A: AppLogic>(
         let s = shared.clone();
         let app = app.clone();
         let host_name = name.clone();
+        let incarnations = AtomicU64::new(0);
         sim.host(name.as_str(), move || {
-            let env = Arc::new(new_env(&s, &host_name));
+            let incarnation = incarnations.fetch_add(1, Ordering::Relaxed);
+            let env = Arc::new(new_env(&s, &host_name, incarnation));
             let app = app.clone();
             async move { serve(HTTP_PORT, move |r| app_handler(app.clone(), env.clone(), r)).await }
         });

@@ -34,9 +34,7 @@ use super::api::{
     AppCall, AppLogic, AppReply, ColumnType, CustomerCreate, Db, DbConn, Env, Stmt, StripeApi, StripeError,
     TableSchema, UserSpec,
 };
-use super::strategies::common::{
-    create_session, reply, select_tenant, tenant_rows, tenants_table, AppFailure,
-};
+use crate::app::kit::{create_session, reply, select_tenant, tenant_rows, tenants_table, AppFailure};
 
 /// Attempts per Stripe call before giving up (the SDKs make 3: one try and 2 retries).
 pub const STRIPE_ATTEMPTS_MAX: u32 = 5;
@@ -188,7 +186,7 @@ pub async fn reconcile<E: Env>(env: &E) -> Result<serde_json::Value, AppFailure>
     let mut deleted = 0u32;
     let mut created = 0u32;
     for row in &tenants.rows {
-        let Some(tenant) = super::strategies::common::Tenant::from_row(row) else {
+        let Some(tenant) = crate::app::kit::Tenant::from_row(row) else {
             continue;
         };
         let listed = env.stripe().list_customers_by_email(tenant.email.clone()).await?;
@@ -220,11 +218,7 @@ pub async fn reconcile<E: Env>(env: &E) -> Result<serde_json::Value, AppFailure>
                 .await?;
                 adopted += 1;
                 let current = conn.execute(Stmt::select("tenants").eq("id", tenant.id)).await?;
-                match current
-                    .rows
-                    .first()
-                    .and_then(super::strategies::common::Tenant::from_row)
-                {
+                match current.rows.first().and_then(crate::app::kit::Tenant::from_row) {
                     Some(Tenant {
                         stripe_customer_id: Some(stored),
                         ..
@@ -251,7 +245,7 @@ async fn signed_up_owner<C: DbConn>(conn: &mut C, tenant_id: i64) -> Result<Opti
     let Some(owner) = tenant
         .rows
         .first()
-        .and_then(|row| super::strategies::common::text_col(row, "owner_user_id"))
+        .and_then(|row| crate::app::kit::text_col(row, "owner_user_id"))
     else {
         return Ok(None);
     };
@@ -261,7 +255,7 @@ async fn signed_up_owner<C: DbConn>(conn: &mut C, tenant_id: i64) -> Result<Opti
     Ok((!profile.rows.is_empty()).then_some(owner))
 }
 
-use super::strategies::common::Tenant;
+use crate::app::kit::Tenant;
 
 /// The `stripe_events` table: one row per processed event id (the dedupe key).
 fn stripe_events_table() -> TableSchema {

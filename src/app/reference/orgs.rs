@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use crate::app::api::{AppReply, ClerkApi, ClerkError, ColumnType, DbConn, Env, Stmt, TableSchema};
-use crate::app::strategies::common::{
+use crate::app::kit::{
     clerk_subscription_payer, connect, first_row, org_plan, team_org_params, team_slug, text_col,
     verify_clerk, AppFailure,
 };

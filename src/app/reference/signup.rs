@@ -6,7 +6,7 @@
 //! checkout that follows — finishes whatever a failure or crash left undone.
 
 use crate::app::api::{ColumnType, DbConn, Env, Stmt, TableSchema};
-use crate::app::strategies::common::{connect, select_tenant, AppFailure};
+use crate::app::kit::{connect, select_tenant, AppFailure};
 
 use super::ensure_stripe_customer;
 

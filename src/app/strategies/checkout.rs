@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use super::common::{create_session, reply, select_tenant, tenant_rows, tenants_table, AppFailure, Tenant};
 use crate::app::api::{
     AppCall, AppLogic, AppReply, CustomerCreate, Db, DbConn, Env, Stmt, StripeApi, TableSchema, UserSpec,
 };
+use crate::app::kit::{create_session, reply, select_tenant, tenant_rows, tenants_table, AppFailure, Tenant};
 
 /// How the checkout route gets its customer id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

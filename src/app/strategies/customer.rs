@@ -7,13 +7,13 @@
 
 use std::collections::BTreeMap;
 
-use super::common::{
-    checkout_args, create_session, first_row, ignored, reply, text_col, unsupported, verify_stripe,
-    AppFailure,
-};
 use crate::app::api::{
     AppCall, AppLogic, AppReply, ClerkApi, ColumnType, CustomerCreate, Db, DbConn, Env, SqlState, Stmt,
     StripeApi, TableSchema, UserSpec,
+};
+use crate::app::kit::{
+    checkout_args, create_session, first_row, ignored, reply, text_col, unsupported, verify_stripe,
+    AppFailure,
 };
 
 /// Which version of the seed-001 code runs.

@@ -1,7 +1,6 @@
 //! The strategy catalogue: every buggy variant and proposed fix from the seed documents.
 
 pub mod checkout;
-pub mod common;
 pub mod customer;
 pub mod org;
 pub mod orgs;

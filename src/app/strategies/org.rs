@@ -8,12 +8,12 @@
 
 use std::time::Duration;
 
-use super::common::{
-    clerk_subscription_payer, ignored, org_plan, team_org_params, team_slug, unsupported, verify_clerk,
-    AppFailure, POLL_ATTEMPTS_MAX,
-};
 use crate::app::api::{
     AppCall, AppLogic, AppReply, ClerkApi, ClerkError, ClerkOrg, Env, Stmt, TableSchema, UserSpec,
+};
+use crate::app::kit::{
+    clerk_subscription_payer, ignored, org_plan, team_org_params, team_slug, unsupported, verify_clerk,
+    AppFailure, POLL_ATTEMPTS_MAX,
 };
 
 /// How a seed-000 strategy creates the team org.

@@ -8,12 +8,12 @@
 
 use std::collections::BTreeMap;
 
-use super::common::{
-    first_row, fnv1a, ignored, org_plan, team_org_params, text_col, unsupported, AppFailure,
-};
 use crate::app::api::{
     AppCall, AppLogic, AppReply, ClerkApi, ColumnType, CustomerCreate, Db, DbConn, Env, Stmt, StripeApi,
     TableSchema, UserSpec, Value,
+};
+use crate::app::kit::{
+    first_row, fnv1a, ignored, org_plan, team_org_params, text_col, unsupported, AppFailure,
 };
 
 /// Lifetime of a stored idempotency key (`expires_at = created_at + 24 h`).

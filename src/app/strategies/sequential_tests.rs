@@ -449,7 +449,7 @@ fn idempotency_key_slug_taken_answers_409_without_a_second_org() {
     let again = block_on(async {
         use crate::app::api::ClerkApi;
         env.clerk
-            .create_organization(super::common::team_org_params(
+            .create_organization(crate::app::kit::team_org_params(
                 "user_1",
                 "pro",
                 Some("team-user-1-pro".into()),
@@ -699,7 +699,7 @@ fn reference_adopts_an_org_left_by_a_crash_between_create_and_store() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
         env.clerk
-            .create_organization(super::common::team_org_params(
+            .create_organization(crate::app::kit::team_org_params(
                 "user_1",
                 "pro",
                 Some("team-user-1-pro".into()),
@@ -735,7 +735,7 @@ fn reference_reconcile_adopts_by_slug_and_recreates_deleted_orgs() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
         env.clerk
-            .create_organization(super::common::team_org_params(
+            .create_organization(crate::app::kit::team_org_params(
                 "user_1",
                 "pro",
                 Some("team-user-1-pro".into()),

@@ -734,6 +734,8 @@ pub struct TestEnv {
     pub now_ms: Mutex<u64>,
     /// Process memory.
     pub memory: ProcessMemory,
+    /// The seeded generator (`Env::rng`).
+    pub rng: crate::app::api::EnvRng,
     /// Notes written.
     pub notes: Mutex<Vec<String>>,
 }
@@ -803,6 +805,10 @@ impl Env for TestEnv {
 
     fn memory(&self) -> &ProcessMemory {
         &self.memory
+    }
+
+    fn rng(&self) -> &crate::app::api::EnvRng {
+        &self.rng
     }
 
     fn note(&self, text: &str) {

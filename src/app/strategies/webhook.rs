@@ -23,13 +23,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::common::{
-    checkout_args, create_session, first_row, fnv1a, ignored, reply, text_col, unsupported, verify_stripe,
-    AppFailure, POLL_ATTEMPTS_MAX,
-};
 use crate::app::api::{
     AppCall, AppLogic, AppReply, ClerkApi, ColumnType, CustomerCreate, Db, DbConn, Env, ProcessMemory, Stmt,
     StripeApi, StripeEvent, TableSchema, UserSpec,
+};
+use crate::app::kit::{
+    checkout_args, create_session, first_row, fnv1a, ignored, reply, text_col, unsupported, verify_stripe,
+    AppFailure, POLL_ATTEMPTS_MAX,
 };
 
 /// `webhook.insert_rethrow` — the seed's current controller.

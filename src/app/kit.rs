@@ -1,4 +1,17 @@
-//! Small pieces the strategies share: reading rows, the seed-004 `tenants` table, replies.
+//! The kit: the building blocks [`crate::app::reference`] and the strategy catalogue share,
+//! public so that a variant of the reference is a few dozen lines, not a copy of it.
+//!
+//! - the seed-004 `tenants` table ([`tenants_table`], [`tenant_rows`]) and reading a tenant
+//!   ([`select_tenant`], [`Tenant`], [`first_row`], [`text_col`]);
+//! - the Checkout Session a checkout route returns ([`create_session`], [`checkout_args`]);
+//! - failures and replies ([`AppFailure`], [`reply`], [`ignored`], [`unsupported`]);
+//! - webhook verification ([`verify_stripe`], [`verify_clerk`]) and Clerk team orgs
+//!   ([`team_org_params`], [`team_slug`], [`org_plan`], [`clerk_subscription_payer`]);
+//! - small stable helpers ([`fnv1a`], [`call_name`], [`POLL_ATTEMPTS_MAX`]).
+//!
+//! The reference's own pieces (its idempotency keys, [`ensure_stripe_customer`](crate::app::reference::ensure_stripe_customer),
+//! its webhook handlers) are public in [`crate::app::reference`]; a variant usually replaces
+//! one of them and hands every other call to [`Reference`](crate::app::reference::Reference).
 
 use crate::app::api::{
     AppReply, CheckoutSessionCreate, ColumnType, Db, DbConn, DbError, Env, Outcome, Row, Stmt, StripeApi,
