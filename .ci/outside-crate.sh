@@ -23,6 +23,27 @@ racehound = { path = "$repo", default-features = false }
 TOML
 # The repository's lockfile, so the same versions resolve as in the repository's own build.
 cp "$repo/Cargo.lock" "$dir/Cargo.lock"
+# The repository's dev profile (what the README's quick start recommends for exploration
+# speed), given as cargo *configuration*, not in the manifest: with the same profile the
+# dependencies the CI already built are reused. OUTSIDE_PROFILE=plain builds with cargo's own
+# defaults instead (what a user who skips the recommendation gets).
+if [ "${OUTSIDE_PROFILE:-repo}" = repo ]; then
+    mkdir -p "$dir/.cargo"
+    python3 - "$repo/Cargo.toml" > "$dir/.cargo/config.toml" <<'PY'
+import sys, tomllib
+profile = tomllib.load(open(sys.argv[1], "rb"))["profile"]["dev"]
+def value(v):
+    return f'"{v}"' if isinstance(v, str) else str(v).lower()
+print("[profile.dev]")
+for key, v in profile.items():
+    if key != "package":
+        print(f"{key} = {value(v)}")
+for name, settings in profile.get("package", {}).items():
+    print(f'[profile.dev.package."{name}"]')
+    for key, v in settings.items():
+        print(f"{key} = {value(v)}")
+PY
+fi
 cat > "$dir/src/main.rs" <<'RUST'
 //! A team's race test: the reference passes the coupon race, a check-then-create does not.
 use racehound::prelude::*;
@@ -79,4 +100,4 @@ RUST
 if grep -q '^\[patch' "$dir/Cargo.toml"; then echo "the outside crate must not need [patch]" >&2; exit 1; fi
 echo "outside crate: $dir"
 cd "$dir"
-CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}" cargo run --quiet
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}" cargo run ${OUTSIDE_RELEASE:+--release}
