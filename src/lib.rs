@@ -103,6 +103,15 @@
 //!   probability) and [`ScenarioBuilder::fault`] (an explicit one) — crashes, partitions,
 //!   lost responses, 5xx/429, webhook duplicates and reorders, a 25 h clock jump.
 //! - **Scenario files**: [`Scenario::load`] reads the TOML format of `docs/scenarios.md`.
+//! - **One seed, the crash sweep**: [`Explorer::run_seed`] plays one seed of your strategy
+//!   (the same input the sweep drew), [`Explorer::crash_sweep`] crashes the replica at every
+//!   step of a flow and restarts it; [`Report::seeds_tried`] and [`Report::elapsed`] say what a
+//!   pass covered.
+//! - **Randomness**: code that would call `uuid()` or `Math.random()` draws from
+//!   [`Env::rng`] instead, which derives from the seed, so the run still replays.
+//! - **Variants of the reference**: [`kit`] holds the building blocks the reference and the
+//!   catalogue share; a variant replaces one piece and hands every other call to
+//!   [`app::reference::Reference`] (`examples/reference_variant.rs`, under 100 lines).
 //! - **Replays**: [`replay`] (or [`Explorer::replay`], with your invariants) reruns a token
 //!   with your strategy; `racehound replay` / `racehound explain` do it for catalogue strategies.
 //!   A token from another format version is refused with the version that made it.
@@ -110,9 +119,18 @@
 //! A complete example — a team's checkout with a subtle bug, the test that finds it, and the
 //! fixed version passing — is `examples/idempotency_key.rs` (`cargo test --examples`).
 //!
+//! # Features
+//!
+//! `default-features = false` builds exploration only (about 76 crates instead of 189): the
+//! world, the fakes, the oracle, the explorer, [`kit`] and the reference. The default features
+//! add `cli` (the binary), `serve`, `pg`, `bench` and `fuzzing`; see the README's table.
+//! Exploration runs many simulated worlds: in debug builds, optimise the dependencies with
+//! `[profile.dev.package."*"] opt-level = 2` in your `Cargo.toml` (the README has the measured
+//! effect).
+//!
 //! # Stability
 //!
-//! The user API is what the crate root re-exports and [`prelude`] gathers; replay tokens carry
+//! The user API is what the crate root re-exports, [`prelude`] and [`kit`] gather; replay tokens carry
 //! [`TOKEN_FORMAT_VERSION`], pinned by a test. The modules (`app`, `explore`, `sim`, …) are
 //! public for the `racehound` binary, its tests and tools, and may change in any release.
 //!
