@@ -42,6 +42,10 @@ for name, settings in profile.get("package", {}).items():
     print(f'[profile.dev.package."{name}"]')
     for key, v in settings.items():
         print(f"{key} = {value(v)}")
+# racehound itself unoptimised: this crate only builds and explores a few seeds, and at
+# opt-level 2 (what "*" gives a dependency) racehound alone takes a minute and a half to build.
+print('[profile.dev.package.racehound]')
+print('opt-level = 0')
 PY
 fi
 cat > "$dir/src/main.rs" <<'RUST'
