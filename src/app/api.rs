@@ -392,7 +392,7 @@ pub trait Env: Send + Sync {
     fn replica(&self) -> &str;
     /// This replica's process memory (lost on crash, not shared).
     fn memory(&self) -> &ProcessMemory;
-    /// This replica's seeded random number generator (reset on restart, like the process).
+    /// This replica's seeded random number generator (a fresh stream after each restart).
     fn rng(&self) -> &EnvRng;
     /// Records a note in the trace (what a log line would say).
     fn note(&self, text: &str);
