@@ -148,6 +148,8 @@ pub mod fuzzing;
 mod harness;
 pub mod http;
 pub mod ids;
+#[cfg(test)]
+mod import_rules;
 pub mod inproc;
 pub mod oracle;
 #[cfg(all(feature = "pg", not(racehound_loom)))]

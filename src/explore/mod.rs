@@ -6,6 +6,7 @@
 //! again; [`check_determinism`] runs a seed twice and compares trace hashes.
 
 pub mod crash_sweep;
+pub mod golden;
 pub mod input;
 pub mod shrink;
 pub mod sweep;

@@ -2,6 +2,7 @@
 
 pub mod dbhost;
 pub mod faults;
+pub mod input;
 pub mod net;
 pub mod timers;
 pub mod trace;

@@ -1,7 +1,7 @@
+use super::input::{ResolvedActor, ResolvedStep, RunInput};
 use super::world::run;
 use crate::app::reference::Reference;
 use crate::app::strategies::checkout::CheckoutNaive;
-use crate::explore::input::{ResolvedActor, ResolvedStep, RunInput};
 use crate::sync::Arc;
 
 fn step(flow: &str, at_ms: u64) -> ResolvedStep {

@@ -24,12 +24,12 @@ use std::time::Duration;
 
 use super::dbhost::{serve_db, DbShared, SimDb};
 use super::faults::{Fault, Service, TimedFault};
+use super::input::{ResolvedStep, RunInput};
 use super::net::{serve, TurmoilHttp};
 use super::timers::TimerBook;
 use super::trace::{excerpt, Trace, TraceKind, TraceLog};
 use crate::app::api::{AppCall, AppLogic, AppReply, Env, EnvRng, ProcessMemory};
 use crate::app::clients::{ClerkClient, HttpTransport, StripeClient, TEST_SECRET_KEY};
-use crate::explore::input::{ResolvedStep, RunInput};
 use crate::fakes::clerk::{BillingPayerRef, Clerk};
 use crate::fakes::stripe::{Began, Stripe, DROP_RESPONSE_HEADER};
 use crate::http::{HttpRequest, HttpResponse, Method};
