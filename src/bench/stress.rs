@@ -6,23 +6,26 @@
 //! (drawn per run), let real thread scheduling and random latency interleave them, check the
 //! oracle at the end. It models no faults (no crash, no lost response), so a race that needs
 //! one is out of its reach. Webhooks are delivered in process, at least once, with real
-//! retries. Nothing here is reproducible, by design; it only feeds `racehound bench --ttfc`.
+//! retries. The actors' calls and the webhooks' draining and signing are the world's own
+//! (`sim::actors`, `sim::dispatch`). Nothing here is reproducible, by design; it only feeds `racehound bench --ttfc`.
 
 use std::time::{Duration, Instant};
 
 use crate::app::api::{AppCall, AppLogic, UserSpec};
-use crate::app::clients::{HttpTransport, TEST_SECRET_KEY};
-use crate::explore::input::{resolve, ResolvedStep, RunInput};
-use crate::fakes::clerk::{svix, BillingPayerRef};
-use crate::fakes::stripe::webhook::sign_header;
-use crate::http::{HttpRequest, Method};
+use crate::app::clients::HttpTransport;
 use crate::inproc::{InProcEnv, RealLatency, Shared, StripeTransport};
 use crate::oracle::builtin_invariants;
-use crate::oracle::from_fakes::view_from_snapshots;
-use crate::oracle::{check, DeliveryView, Phase, Service, Violation};
+use crate::oracle::from_fakes::{note_actor_facts, view_from_snapshots};
+use crate::oracle::{check, DeliveryView, Phase, Violation};
 use crate::rng::SimRng;
 use crate::scenario::Scenario;
 use crate::setup::prepare;
+use crate::sim::actors::{browser_call, pay_request, subscribe_in_clerk_billing};
+use crate::sim::apps::app_call_of;
+use crate::sim::dispatch::{
+    drain_clerk_events, drain_stripe_events, oracle_service, webhook_request, EmittedEvent,
+};
+use crate::sim::input::{resolve, ResolvedStep, RunInput};
 use crate::sync::{Arc, Mutex};
 use crate::time::{Clock, ManualClock, SimTime};
 
@@ -136,25 +139,18 @@ impl<A: AppLogic> Run<A> {
             "pay" => {
                 let session = self.sessions.lock().get(actor).cloned().flatten();
                 if let Some(session) = session {
-                    let request = HttpRequest::new(
-                        Method::Post,
-                        format!("/v1/test_helpers/checkout/sessions/{session}/complete"),
-                    )
-                    .with_header("Authorization", format!("Bearer {TEST_SECRET_KEY}"));
-                    let _ = StripeTransport::new(&self.shared).send(request).await;
+                    let _ = StripeTransport::new(&self.shared)
+                        .send(pay_request(&session))
+                        .await;
                 }
             }
             "clerk_subscription" => {
                 let plan = step.plan.clone().unwrap_or_else(|| "team".to_string());
                 let now = self.shared.clock.now();
-                let _ = self.shared.clerk.lock().create_billing_subscription(
-                    now,
-                    BillingPayerRef::User(user_id.to_string()),
-                    &plan,
-                );
+                let _ = subscribe_in_clerk_billing(&mut self.shared.clerk.lock(), now, user_id, &plan);
             }
             _ => {
-                let Some(call) = crate::sim::world::browser_call(step, user_id, &self.price_id) else {
+                let Some(call) = browser_call(step, user_id, &self.price_id) else {
                     return;
                 };
                 for _attempt in 1..=step.attempts.max(1) {
@@ -173,11 +169,11 @@ impl<A: AppLogic> Run<A> {
     }
 
     /// Delivers one event until a 2xx or the attempts run out; records the delivery.
-    async fn deliver(&self, service: Service, event_id: String, event_type: String, payload: Vec<u8>) {
+    async fn deliver(&self, event: EmittedEvent) {
         let mut view = DeliveryView {
-            service,
-            event_id: event_id.clone(),
-            event_type,
+            service: oracle_service(event.service),
+            event_id: event.event_id.clone(),
+            event_type: event.event_type.clone(),
             attempts: 0,
             delivered: false,
             given_up: false,
@@ -185,30 +181,14 @@ impl<A: AppLogic> Run<A> {
         for _attempt in 0..STRESS_DELIVERY_ATTEMPTS_MAX {
             view.attempts += 1;
             let now_secs = self.shared.clock.now().unix_secs();
-            let call = match service {
-                Service::Stripe => AppCall::StripeWebhook {
-                    signature: sign_header(&self.stripe_secret, now_secs, &payload),
-                    payload: payload.clone(),
-                },
-                Service::Clerk => {
-                    let headers = svix::webhook_headers(&self.clerk_secret, &event_id, now_secs, &payload);
-                    let header = |name: &str| {
-                        headers
-                            .iter()
-                            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                            .map(|(_, v)| v.clone())
-                            .unwrap_or_default()
-                    };
-                    AppCall::ClerkWebhook {
-                        svix_id: header("svix-id"),
-                        svix_timestamp: header("svix-timestamp"),
-                        svix_signature: header("svix-signature"),
-                        payload: payload.clone(),
-                    }
-                }
+            let secrets = (self.stripe_secret.as_str(), self.clerk_secret.as_str());
+            let request = webhook_request(event.service, secrets, &event.event_id, now_secs, &event.payload);
+            let call = app_call_of(&request).map_err(|e| format!("the world's own webhook request: {e}"));
+            let status = match call {
+                Ok(call) => self.app.handle(self.env(None), call).await.status,
+                Err(_) => 500,
             };
-            let reply = self.app.handle(self.env(None), call).await;
-            if (200..300).contains(&reply.status) {
+            if (200..300).contains(&status) {
                 view.delivered = true;
                 break;
             }
@@ -218,31 +198,15 @@ impl<A: AppLogic> Run<A> {
         self.deliveries.lock().push(view);
     }
 
-    /// Events emitted since the last call, as (service, id, type, payload).
-    fn new_events(&self) -> Vec<(Service, String, String, Vec<u8>)> {
-        let stripe_events = self.shared.stripe.lock().drain_new_events();
-        let endpoints = self.shared.stripe.lock().webhook_endpoints();
-        let clerk_events = self.shared.clerk.lock().drain_new_events();
-        let mut out = Vec::new();
-        for event in stripe_events {
-            for _endpoint in endpoints.iter().filter(|e| e.wants(&event.event_type)) {
-                out.push((
-                    Service::Stripe,
-                    event.id.clone(),
-                    event.event_type.clone(),
-                    event.payload(),
-                ));
-            }
-        }
-        for event in clerk_events {
-            out.push((
-                Service::Clerk,
-                event.id.clone(),
-                event.event_type.clone(),
-                event.payload_bytes(),
-            ));
-        }
-        out
+    /// Deliveries of the events emitted since the last call (one per endpoint that wants each).
+    fn new_deliveries(&self) -> Vec<EmittedEvent> {
+        let stripe_events = drain_stripe_events(&mut self.shared.stripe.lock());
+        let clerk_events = drain_clerk_events(&mut self.shared.clerk.lock());
+        stripe_events
+            .into_iter()
+            .chain(clerk_events)
+            .flat_map(|event| std::iter::repeat_n(event.clone(), event.endpoints))
+            .collect()
     }
 }
 
@@ -296,11 +260,11 @@ async fn stress_run<A: AppLogic + Clone + 'static>(
     loop {
         while browsers.try_join_next().is_some() {}
         while deliveries.try_join_next().is_some() {}
-        let events = run.new_events();
+        let events = run.new_deliveries();
         let busy = !events.is_empty() || !browsers.is_empty() || !deliveries.is_empty();
-        for (service, id, event_type, payload) in events {
+        for event in events {
             let run = run.clone();
-            deliveries.spawn(async move { run.deliver(service, id, event_type, payload).await });
+            deliveries.spawn(async move { run.deliver(event).await });
         }
         quiet_polls = if busy { 0 } else { quiet_polls + 1 };
         if quiet_polls >= 5 {
@@ -322,7 +286,7 @@ async fn stress_run<A: AppLogic + Clone + 'static>(
     );
     view.deliveries = run.deliveries.lock().clone();
     view.fault_free = true;
-    crate::sim::world::note_actor_facts(&mut view, input, &run.users);
+    note_actor_facts(&mut view, &run.users, input.actor_steps());
     Ok(check(&builtin_invariants(), &view, Phase::Quiescence))
 }
 

@@ -9,6 +9,41 @@ use crate::fakes::stripe::{Objects, Stripe, StripeSnapshot};
 
 use super::{CustomerView, OrgView, SubscriptionView, WorldView};
 
+/// One step an actor played, as the oracle needs it: whose, which flow, which plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActorStep<'a> {
+    /// The user's index in the run's users.
+    pub user: u32,
+    /// The flow's name (`signup`, `create_team_org`, …).
+    pub flow: &'a str,
+    /// The plan the step asked for, if any.
+    pub plan: Option<&'a str>,
+}
+
+/// Fills in what the oracle learns from the actors' steps: who signed up, which team plans
+/// were asked for.
+pub fn note_actor_facts<'a>(
+    view: &mut WorldView,
+    users: &[UserSpec],
+    steps: impl IntoIterator<Item = ActorStep<'a>>,
+) {
+    for step in steps {
+        let Some(user) = users.get(step.user as usize) else {
+            continue;
+        };
+        match step.flow {
+            "signup" if !view.signed_up.contains(&user.user_id) => view.signed_up.push(user.user_id.clone()),
+            "create_team_org" | "clerk_subscription" => {
+                let pair = (user.user_id.clone(), step.plan.unwrap_or("team").to_string());
+                if !view.team_plans.contains(&pair) {
+                    view.team_plans.push(pair);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Redeliveries per event tolerated in a fault-free run before `bounded_redelivery` fires.
 pub const REDELIVERY_MAX_DEFAULT: u32 = 3;
 

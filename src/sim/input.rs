@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::faults::{Fault, Service, TimedFault};
+use crate::oracle::from_fakes::ActorStep;
 use crate::rng::SimRng;
 use crate::scenario::{PlannedFault, Scenario};
 
@@ -60,6 +61,19 @@ pub struct RunInput {
     pub actors: Vec<ResolvedActor>,
     /// Faults (explicit and drawn from rates), in time order.
     pub faults: Vec<TimedFault>,
+}
+
+impl RunInput {
+    /// Every step of every actor, in order, as the oracle reads them.
+    pub fn actor_steps(&self) -> impl Iterator<Item = ActorStep<'_>> {
+        self.actors.iter().flat_map(|actor| {
+            actor.steps.iter().map(move |step| ActorStep {
+                user: actor.user,
+                flow: step.flow.as_str(),
+                plan: step.plan.as_deref(),
+            })
+        })
+    }
 }
 
 /// The latest time a random fault may be planned at, after the last step starts.

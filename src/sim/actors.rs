@@ -1,0 +1,119 @@
+//! The actors: one browser per scenario actor, playing its steps at their times against the
+//! app's replicas (with its retries), completing Checkout Sessions on Stripe's hosted page, and
+//! subscribing through Clerk Billing. The stress test (`bench::stress`) plays the same steps
+//! with the same calls.
+
+use std::time::Duration;
+
+use super::env::traced;
+use super::input::ResolvedStep;
+use super::shared::Shared;
+use super::trace::TraceKind;
+use crate::app::api::AppCall;
+use crate::app::clients::{HttpTransport, TEST_SECRET_KEY};
+use crate::fakes::clerk::{BillingPayerRef, Clerk};
+use crate::http::{HttpRequest, Method};
+use crate::setup::COUPON_ID;
+use crate::sync::Arc;
+use crate::time::SimTime;
+
+/// The call a step makes to the app, for the flows the app serves (`None` for `pay` and
+/// `clerk_subscription`, which go to Stripe and Clerk).
+pub fn browser_call(step: &ResolvedStep, user_id: &str, price: &str) -> Option<AppCall> {
+    let user_id = user_id.to_string();
+    Some(match step.flow.as_str() {
+        "signup" => AppCall::Signup { user_id },
+        "checkout" => AppCall::Checkout {
+            user_id,
+            price: price.to_string(),
+            promotion_code: step.coupon.clone(),
+        },
+        "apply_coupon" => AppCall::ApplyCoupon {
+            user_id,
+            price: price.to_string(),
+            promotion_code: step.coupon.clone().unwrap_or_else(|| COUPON_ID.to_string()),
+        },
+        "create_team_org" => AppCall::CreateTeamOrg {
+            user_id,
+            plan: step.plan.clone().unwrap_or_else(|| "team".to_string()),
+        },
+        "reconcile" => AppCall::Reconcile,
+        _ => return None,
+    })
+}
+
+/// The request Stripe's hosted page sends when the customer pays Checkout Session `session`.
+pub fn pay_request(session: &str) -> HttpRequest {
+    HttpRequest::new(
+        Method::Post,
+        format!("/v1/test_helpers/checkout/sessions/{session}/complete"),
+    )
+    .with_header("Authorization", format!("Bearer {TEST_SECRET_KEY}"))
+}
+
+/// Subscribes `user_id` to `plan` through Clerk Billing (the `clerk_subscription` step);
+/// returns what happened, as a trace note.
+pub fn subscribe_in_clerk_billing(clerk: &mut Clerk, now: SimTime, user_id: &str, plan: &str) -> String {
+    match clerk.create_billing_subscription(now, BillingPayerRef::User(user_id.to_string()), plan) {
+        Ok(sub) => format!("Clerk Billing: {user_id} subscribes to {plan} ({})", sub.id),
+        Err(e) => format!("Clerk Billing refused: {e:?}"),
+    }
+}
+
+/// Plays one step of actor `actor` (as host `name`) at its time.
+pub(super) async fn browser_step(
+    shared: Arc<Shared>,
+    actor: usize,
+    user_id: String,
+    step: ResolvedStep,
+    name: String,
+) {
+    shared.timers.sleep(Duration::from_millis(step.at_ms)).await;
+    match step.flow.as_str() {
+        "pay" => {
+            let session = shared.sessions.lock().get(&actor).cloned();
+            let Some(session) = session else {
+                shared.push(
+                    &name,
+                    TraceKind::Note {
+                        text: "pay: no checkout session yet; skipped".into(),
+                    },
+                );
+                return;
+            };
+            let transport = traced(&shared, &name, "stripe", Duration::from_millis(step.timeout_ms));
+            let _ = transport.send(pay_request(&session)).await;
+        }
+        "clerk_subscription" => {
+            let plan = step.plan.clone().unwrap_or_else(|| "team".to_string());
+            let now = shared.now();
+            let text = subscribe_in_clerk_billing(&mut shared.clerk.lock(), now, &user_id, &plan);
+            shared.push("clerk", TraceKind::Note { text });
+        }
+        _ => {
+            let Some(call) = browser_call(&step, &user_id, &shared.prepared.price_id) else {
+                return;
+            };
+            let body = serde_json::to_vec(&call).unwrap_or_default();
+            for _attempt in 1..=step.attempts.max(1) {
+                let replica = match step.replica {
+                    Some(r) => format!("app-{}", r + 1),
+                    None => shared.pick_replica(),
+                };
+                let transport = traced(&shared, &name, &replica, Duration::from_millis(step.timeout_ms));
+                let request = HttpRequest::new(Method::Post, "/api/call")
+                    .with_header("Content-Type", "application/json")
+                    .with_body(body.clone());
+                // No response means the outcome is unknown: the browser retries if it may.
+                if let Ok(response) = transport.send(request).await {
+                    if let Some(session) = response.body_json().get("session_id").and_then(|s| s.as_str()) {
+                        shared.sessions.lock().insert(actor, session.to_string());
+                    }
+                    if response.status < 500 {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! What every host of the world and the run loop share: the clock, the fakes, the trace, the
+//! world's random draws, the facts the oracle reads besides the fakes, and the dispatcher's
+//! fault knobs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use super::dbhost::DbShared;
+use super::faults::Service;
+use super::input::RunInput;
+use super::timers::TimerBook;
+use super::trace::{TraceKind, TraceLog};
+use crate::app::api::TableSchema;
+use crate::fakes::clerk::Clerk;
+use crate::fakes::stripe::Stripe;
+use crate::oracle::from_fakes::{note_actor_facts, view_from_fakes};
+use crate::oracle::{DeliveryView, IdempotentResponseView, WorldView};
+use crate::rng::SimRng;
+use crate::setup::Prepared;
+use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::time::{Clock, SimTime};
+
+/// The clock every host reads: simulated elapsed time plus any time-jump fault.
+#[derive(Debug, Clone)]
+pub(super) struct WorldClock {
+    pub(super) offset_ms: Arc<AtomicU64>,
+    /// Simulated time as the run loop last saw it, for what happens outside any host (faults).
+    pub(super) run_loop_ms: Arc<AtomicU64>,
+}
+
+impl WorldClock {
+    /// Simulated time and time-jump time passed since `since` (a [`WorldClock::schedule_mark`]).
+    pub(super) fn passed_since(&self, since: (Duration, u64)) -> (Duration, Duration) {
+        let (elapsed_then, offset_then_ms) = since;
+        let (elapsed_now, offset_now_ms) = self.schedule_mark();
+        (
+            elapsed_now.saturating_sub(elapsed_then),
+            Duration::from_millis(offset_now_ms.saturating_sub(offset_then_ms)),
+        )
+    }
+
+    /// Simulated elapsed time and the time-jump offset now, to measure a schedule from.
+    pub(super) fn schedule_mark(&self) -> (Duration, u64) {
+        (self.elapsed(), self.offset_ms.load(Ordering::SeqCst))
+    }
+
+    /// Simulated time since the start: the current host's, or the run loop's between steps.
+    pub(super) fn elapsed(&self) -> Duration {
+        turmoil::sim_elapsed()
+            .unwrap_or_else(|| Duration::from_millis(self.run_loop_ms.load(Ordering::SeqCst)))
+    }
+}
+
+impl Clock for WorldClock {
+    fn now(&self) -> SimTime {
+        let elapsed = self.elapsed();
+        SimTime::from_epoch_offset(elapsed) + Duration::from_millis(self.offset_ms.load(Ordering::SeqCst))
+    }
+}
+
+/// Dispatcher knobs set by webhook faults.
+#[derive(Debug, Clone, Default)]
+pub(super) struct WebhookKnobs {
+    pub(super) duplicate: BTreeMap<Service, u32>,
+    pub(super) delay: BTreeMap<Service, (u32, u64)>,
+    pub(super) reorder: BTreeMap<Service, u32>,
+}
+
+/// State shared by every host and the run loop.
+pub struct Shared {
+    pub(super) stripe: Arc<Mutex<Stripe>>,
+    pub(super) clerk: Arc<Mutex<Clerk>>,
+    pub(super) db: DbShared,
+    pub(super) trace: TraceLog,
+    pub(super) clock: WorldClock,
+    pub(super) rng: Mutex<SimRng>,
+    pub(super) prepared: Prepared,
+    pub(super) deliveries: Mutex<BTreeMap<(Service, String), DeliveryView>>,
+    pub(super) idempotent: Mutex<Vec<IdempotentResponseView>>,
+    pub(super) knobs: Mutex<WebhookKnobs>,
+    pub(super) browsers_active: AtomicUsize,
+    pub(super) deliveries_active: AtomicUsize,
+    pub(super) sessions: Mutex<BTreeMap<usize, String>>,
+    /// Users whose signup callback some replica began to handle.
+    pub(super) signups_handled: Mutex<BTreeSet<String>>,
+    /// Moves whenever `deliveries` or `signups_handled` change: they feed the oracle's view,
+    /// so a change to them must re-check the `Always` invariants (a custom one may read them).
+    pub(super) facts_version: AtomicU64,
+    pub(super) replicas: u32,
+    /// Every live timer of every host (see [`super::timers`]).
+    pub(super) timers: Arc<TimerBook>,
+    /// Rung by the run loop when the dispatcher has something to look at.
+    pub(super) dispatch_bell: tokio::sync::Notify,
+}
+
+impl Shared {
+    pub(super) fn now(&self) -> SimTime {
+        self.clock.now()
+    }
+
+    pub(super) fn push(&self, host: &str, kind: TraceKind) {
+        self.trace.push(self.now(), host, kind);
+    }
+
+    pub(super) fn draw(&self, lo: u64, hi: u64) -> u64 {
+        self.rng.lock().range_inclusive(lo, hi)
+    }
+
+    pub(super) fn pick_replica(&self) -> String {
+        format!("app-{}", self.draw(1, u64::from(self.replicas.max(1))))
+    }
+}
+
+impl Shared {
+    /// The oracle's view of the world now: the fakes' state and what the run knows besides.
+    pub(super) fn view(&self, input: &RunInput, schema: &[TableSchema]) -> WorldView {
+        let mut view = view_from_fakes(
+            &self.prepared.users,
+            &self.stripe.lock(),
+            &self.clerk.lock(),
+            &self.db.db.lock(),
+            schema,
+        );
+        view.deliveries = self.deliveries.lock().values().cloned().collect();
+        view.idempotent_responses = self.idempotent.lock().clone();
+        view.fault_free = input.faults.is_empty() && input.loss == 0.0;
+        note_actor_facts(&mut view, &self.prepared.users, input.actor_steps());
+        // A signup that never reached an app (every attempt hit a crashed replica) is a user who
+        // did not sign up: nothing could know of them.
+        let handled = self.signups_handled.lock();
+        view.signed_up.retain(|user_id| handled.contains(user_id));
+        drop(handled);
+        view
+    }
+}
