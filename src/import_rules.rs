@@ -4,12 +4,13 @@
 //! The layers are read from the block after the `<!-- import-rules -->` marker in
 //! ARCHITECTURE.md, so the drawing and the test cannot disagree. A module may import its own
 //! row and the rows below it, never a row above; and no two top-level modules may import
-//! each other (directly or through others). Inside `app`, the reference never imports the
-//! catalogue, and the traits and clients import neither.
+//! each other (directly or through others). `app` never imports `fakes` (the app runs against
+//! real services too: what it shares with the fakes is in the leaves `sql` and `wire`). Inside
+//! `app`, the reference never imports the catalogue, and the traits and clients import neither.
 //!
-//! Test code may import anything (the simulator's tests run the reference in the world):
-//! files named `tests.rs` / `proptests.rs` / `sequential_tests.rs` / `testkit.rs`, and
-//! everything after a `#[cfg(test)]` in a file.
+//! Test code may import anything (the simulator's tests run the reference in the world): a
+//! module declared under `#[cfg(test)]` (its file, or its directory), and everything after a
+//! `#[cfg(test)]` in a file.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -82,13 +83,39 @@ fn top_of(unit: &str) -> &str {
     unit.split("::").next().unwrap_or(unit)
 }
 
-fn is_test_file(relative: &Path) -> bool {
-    let name = relative.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    matches!(
-        name,
-        "tests.rs" | "proptests.rs" | "sequential_tests.rs" | "testkit.rs"
-    ) || name.ends_with("_tests.rs")
-        || relative.starts_with("import_rules.rs")
+/// The files of modules declared under `#[cfg(test)]` (`#[cfg(test)] mod tests;` in
+/// `sim/mod.rs` → `sim/tests.rs` or `sim/tests/`), relative to `src/`.
+fn test_module_paths(files: &[(PathBuf, String)]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for (relative, source) in files {
+        let own = module_path(relative);
+        let dir: PathBuf = own.iter().collect();
+        let mut after_cfg_test = false;
+        for line in source.lines() {
+            let line = line.trim();
+            if line.starts_with("#[cfg(test)]") {
+                after_cfg_test = true;
+                continue;
+            }
+            if after_cfg_test {
+                let declared = line
+                    .strip_prefix("pub mod ")
+                    .or_else(|| line.strip_prefix("pub(crate) mod "))
+                    .or_else(|| line.strip_prefix("mod "))
+                    .and_then(|rest| rest.strip_suffix(';'));
+                if let Some(name) = declared {
+                    out.push(dir.join(format!("{name}.rs")));
+                    out.push(dir.join(name));
+                }
+            }
+            after_cfg_test = false;
+        }
+    }
+    out
+}
+
+fn is_test_file(relative: &Path, test_modules: &[PathBuf]) -> bool {
+    relative == Path::new("import_rules.rs") || test_modules.iter().any(|m| relative.starts_with(m))
 }
 
 /// Every (line, target module path) the file's non-test code imports.
@@ -159,8 +186,9 @@ fn check(files: &[(PathBuf, String)], layers: &[Vec<String>]) -> Vec<Breach> {
     let mut breaches = Vec::new();
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut first_site: BTreeMap<(String, String), (String, usize)> = BTreeMap::new();
+    let test_modules = test_module_paths(files);
     for (relative, source) in files {
-        if is_test_file(relative) {
+        if is_test_file(relative, &test_modules) {
             continue;
         }
         let own = module_path(relative);
@@ -196,6 +224,13 @@ fn check(files: &[(PathBuf, String)], layers: &[Vec<String>]) -> Vec<Breach> {
                 breach(format!(
                     "`{from_top}` may not import `{to_top}`, a layer above it"
                 ));
+            }
+            if from_top == "app" && to_top == "fakes" {
+                breach(
+                    "`app` may not import `fakes`: it runs against real services too (hint: share the \
+                        type through the leaves `sql` or `wire`)"
+                        .to_string(),
+                );
             }
             if from_top == "app" && from != to {
                 let forbidden = match from.as_str() {
@@ -340,6 +375,31 @@ fn the_reference_may_not_import_the_catalogue() {
     let text = render(&check(&files, &architecture_layers()));
     assert!(text.contains("app::reference → app::strategies"), "{text}");
     assert!(!text.contains("app::kit"), "the kit is allowed: {text}");
+}
+
+#[test]
+fn the_app_may_not_import_the_fakes_but_its_tests_may() {
+    let files = vec![
+        (
+            PathBuf::from("app/clients.rs"),
+            "use crate::fakes::stripe::webhook;\nuse crate::wire::svix;\n".to_string(),
+        ),
+        (
+            PathBuf::from("app/mod.rs"),
+            "#[cfg(test)]\nmod tests;\npub mod clients;\n".to_string(),
+        ),
+        (
+            PathBuf::from("app/tests.rs"),
+            "use crate::fakes::stripe::Stripe;\n".to_string(),
+        ),
+    ];
+    let breaches = check(&files, &architecture_layers());
+    let text = render(&breaches);
+    assert!(
+        text.contains("src/app/clients.rs:1: app::clients → fakes: `app` may not import `fakes`"),
+        "{text}"
+    );
+    assert_eq!(breaches.len(), 1, "{text}");
 }
 
 #[test]

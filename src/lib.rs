@@ -165,8 +165,10 @@ pub mod serve;
 pub mod setup;
 #[cfg(not(racehound_loom))]
 pub mod sim;
+pub mod sql;
 pub mod sync;
 pub mod time;
+pub mod wire;
 
 pub use app::api::{
     AppCall, AppLogic, AppReply, ClerkApi, ClerkError, ColumnType, CustomerCreate, Db, DbConn, DbError, Env,

@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::fakes::postgres::stmt::{
-    ColumnType, DbError, Outcome, Row, SqlState, Stmt, TableSchema, Value,
-};
+pub use crate::sql::{ColumnType, DbError, Outcome, Row, SqlState, Stmt, TableSchema, Value};
 use crate::time::SimTime;
 
 /// An error from Stripe as the official SDKs surface it.

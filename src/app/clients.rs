@@ -16,12 +16,12 @@ use super::api::{
     CheckoutSession, CheckoutSessionCreate, ClerkApi, ClerkError, ClerkEvent, ClerkOrg, ClerkUser, Customer,
     CustomerCreate, OrgCreate, StripeApi, StripeError, StripeEvent, Subscription,
 };
-use crate::fakes::clerk::svix;
-use crate::fakes::stripe::webhook;
-use crate::fakes::stripe::wire::percent_encode;
 use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::sync::Arc;
 use crate::time::Clock;
+use crate::wire::form::percent_encode;
+use crate::wire::stripe_signature as webhook;
+use crate::wire::svix;
 
 /// Sends one HTTP request and waits for its response.
 pub trait HttpTransport: Send + Sync {

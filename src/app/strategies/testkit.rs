@@ -16,7 +16,7 @@ use crate::app::api::{
     CustomerCreate, Db, DbConn, DbError, Env, OrgCreate, Outcome, ProcessMemory, Row, SqlState, Stmt,
     StripeApi, StripeError, StripeEvent, Subscription, TableSchema, Value,
 };
-use crate::fakes::postgres::stmt::{Cond, Filter, OnConflict, SetValue};
+use crate::sql::{Cond, Filter, OnConflict, SetValue};
 use crate::sync::{Arc, Mutex};
 use crate::time::SimTime;
 

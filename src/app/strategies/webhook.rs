@@ -239,7 +239,7 @@ async fn write_mapping<E: Env>(env: &E, customer: &str, user: &str, mode: Mappin
             conn.execute(Stmt::Begin).await?;
             conn.execute(Stmt::AdvisoryLock {
                 key: lock_key(customer),
-                scope: crate::fakes::postgres::stmt::LockScope::Transaction,
+                scope: crate::sql::LockScope::Transaction,
             })
             .await?;
             let result = insert_mapping(&mut conn, customer, user, mode).await;

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::http::HttpResponse;
+pub use crate::wire::form::{encode_form, percent_encode};
 
 /// Most parameters one request may carry (a limit on the decoder's loop).
 pub const MAX_PARAMS: usize = 512;
@@ -442,28 +443,6 @@ fn decode(text: &str, plus_is_space: bool) -> Result<String, ApiError> {
         i += 1;
     }
     String::from_utf8(out).map_err(|_| bad())
-}
-
-/// Percent-encodes a value for a form body (the inverse of [`percent_decode`]).
-pub fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Encodes pairs as a form body (`a=1&metadata%5Bk%5D=v`).
-pub fn encode_form(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 /// A Stripe list object.
