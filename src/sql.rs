@@ -94,6 +94,7 @@ pub type Row = BTreeMap<String, Value>;
 
 /// The SQL type of a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum ColumnType {
     /// `bigint`
     Int,
@@ -201,6 +202,7 @@ impl TableSchema {
 
 /// A condition on one column.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Cond {
     /// `col = value` (never true for `NULL`).
     Eq(Value),
@@ -218,6 +220,7 @@ pub struct Filter(pub Vec<(String, Cond)>);
 
 /// What an `INSERT` does when a unique index already holds the key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum OnConflict {
     /// No `ON CONFLICT` clause: `23505 unique_violation`.
     Error,
@@ -237,6 +240,7 @@ pub enum OnConflict {
 
 /// The right-hand side of an assignment in `DO UPDATE SET`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum SetValue {
     /// A literal value.
     Value(Value),
@@ -255,6 +259,7 @@ pub enum LockScope {
 
 /// One statement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Stmt {
     /// `CREATE TABLE` (outside transactions, for setting up a schema).
     CreateTable(TableSchema),
@@ -578,6 +583,7 @@ impl Outcome {
 
 /// A PostgreSQL error class, by SQLSTATE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum SqlState {
     /// `23505 unique_violation`
     UniqueViolation,
@@ -676,6 +682,7 @@ const ALL_SQL_STATES: &[SqlState] = &[
 
 /// A database error: SQLSTATE, message, and the violated constraint if any.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DbError {
     /// The error class.
     pub state: SqlState,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use racehound::fuzzing::{reference_schedule_input, run_target, SCHEDULE_FLOWS, TARGETS};
 use racehound::scenario::FAULT_KINDS;
-use racehound::sim::faults::{Fault, Service};
+use racehound::sim::faults::Fault;
 
 /// The corpus files of `target`, sorted; panics if the directory is missing or empty.
 fn corpus_files(target: &str) -> Vec<PathBuf> {
@@ -56,34 +56,6 @@ fn corpus_reference_schedule() {
     run_corpus("reference_schedule");
 }
 
-/// The `racehound::scenario::FAULT_KINDS` name of a fault the schedule decoder plans.
-fn fault_kind(fault: &Fault) -> &'static str {
-    match fault {
-        Fault::Crash { .. } => "crash",
-        Fault::Partition { .. } => "partition",
-        Fault::ServiceError {
-            service: Service::Stripe,
-            status: 500,
-            ..
-        } => "stripe_5xx",
-        Fault::ServiceError {
-            service: Service::Stripe,
-            ..
-        } => "stripe_429",
-        Fault::ServiceError { status: 500, .. } => "clerk_5xx",
-        Fault::ServiceError { .. } => "clerk_429",
-        Fault::DropResponse { .. } => "lost_response",
-        Fault::DbConnectionDrop { .. } => "db_connection_drop",
-        Fault::WebhookDuplicate { .. } => "webhook_duplicate",
-        Fault::WebhookReorder { .. } => "webhook_reorder",
-        Fault::WebhookDelay { .. } => "webhook_delay",
-        Fault::WebhookBeforeResponse { .. } => "webhook_early",
-        Fault::TimeJump { .. } => "time_jump_25h",
-        Fault::Latency { .. } => "latency",
-        Fault::Loss { .. } => "loss",
-    }
-}
-
 /// The schedule seeds between them play every flow and every fault kind at least once.
 #[test]
 fn reference_schedule_corpus_covers_every_flow_and_fault_kind() {
@@ -98,7 +70,7 @@ fn reference_schedule_corpus_covers_every_flow_and_fault_kind() {
                 .iter()
                 .flat_map(|a| a.steps.iter().map(|s| s.flow.clone())),
         );
-        kinds.extend(input.faults.iter().map(|f| fault_kind(&f.fault)));
+        kinds.extend(input.faults.iter().map(|f| Fault::kind_name(&f.fault)));
     }
     for flow in SCHEDULE_FLOWS {
         assert!(flows.iter().any(|f| f == flow), "no corpus file plays {flow}");

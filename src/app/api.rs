@@ -398,6 +398,7 @@ pub trait Env: Send + Sync {
 
 /// A request to the app: a browser call, a webhook delivery, or a background job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum AppCall {
     /// The auth callback after Clerk created the user.
     Signup {

@@ -31,6 +31,7 @@ use super::{
 
 /// What a scenario step does (the TOML `flow` key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum Flow {
     /// `signup`: the auth callback after Clerk created the user.
     Signup,
@@ -76,6 +77,7 @@ impl Flow {
 
 /// A fault kind (the TOML `[faults.rates]` keys and `[[faults.plan]] kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum FaultKind {
     /// `crash`: an app replica crashes and restarts.
     Crash,

@@ -32,6 +32,7 @@ impl Service {
 
 /// One kind of fault.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Fault {
     /// Message latency becomes `[min_ms, max_ms]` from now on (turmoil can only change the
     /// maximum after the build; `min_ms` is recorded but the build-time minimum stays).
@@ -125,6 +126,37 @@ pub enum Fault {
         /// How far.
         hours: u64,
     },
+}
+
+impl Fault {
+    /// The scenario file's name for this fault's kind (`crash`, `stripe_5xx`, …; `latency` and
+    /// `loss` for the network settings, which have no fault kind).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Fault::Crash { .. } => "crash",
+            Fault::Partition { .. } => "partition",
+            Fault::ServiceError {
+                service: Service::Stripe,
+                status: 500,
+                ..
+            } => "stripe_5xx",
+            Fault::ServiceError {
+                service: Service::Stripe,
+                ..
+            } => "stripe_429",
+            Fault::ServiceError { status: 500, .. } => "clerk_5xx",
+            Fault::ServiceError { .. } => "clerk_429",
+            Fault::DropResponse { .. } => "lost_response",
+            Fault::DbConnectionDrop { .. } => "db_connection_drop",
+            Fault::WebhookDuplicate { .. } => "webhook_duplicate",
+            Fault::WebhookReorder { .. } => "webhook_reorder",
+            Fault::WebhookDelay { .. } => "webhook_delay",
+            Fault::WebhookBeforeResponse { .. } => "webhook_early",
+            Fault::TimeJump { .. } => "time_jump_25h",
+            Fault::Latency { .. } => "latency",
+            Fault::Loss { .. } => "loss",
+        }
+    }
 }
 
 /// Longest a reordered event is held waiting for a later one, in ms.
