@@ -44,7 +44,7 @@ pub use clock::{ClockStatus, ServerClock};
 pub use faults::{FaultSpec, LatencyRule, LatencyRules, SpecKind, WebhookFaults};
 pub use forward::{Delivery, Forwarder, Scheme};
 
-use crate::fakes::clerk::{self, Clerk, ClerkConfig, ClerkError};
+use crate::fakes::clerk::{self, Clerk, ClerkConfig, ClerkErrorBody};
 use crate::fakes::stripe::wire::ApiError;
 use crate::fakes::stripe::{self, Began, Stripe, StripeConfig};
 use crate::http::{HttpRequest, HttpResponse, Method};
@@ -529,7 +529,7 @@ impl Service {
                 413 => "request body too large",
                 _ => "bad request",
             };
-            let error = ClerkError::new(status, code, short, message);
+            let error = ClerkErrorBody::new(status, code, short, message);
             HttpResponse::json(status, &error.to_body("racehound-serve"))
         }
     }
@@ -592,7 +592,7 @@ impl Service {
         }
     }
 
-    fn enqueue_clerk(&self, events: Vec<clerk::ClerkEvent>) {
+    fn enqueue_clerk(&self, events: Vec<clerk::ClerkEventRecord>) {
         let Some(url) = &self.forward_to else {
             return;
         };

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::env::traced;
 use super::input::ResolvedStep;
-use super::shared::Shared;
+use super::shared::WorldShared;
 use super::trace::TraceKind;
 use crate::app::api::AppCall;
 use crate::app::clients::{HttpTransport, TEST_SECRET_KEY};
@@ -62,7 +62,7 @@ pub fn subscribe_in_clerk_billing(clerk: &mut Clerk, now: SimTime, user_id: &str
 
 /// Plays one step of actor `actor` (as host `name`) at its time.
 pub(super) async fn browser_step(
-    shared: Arc<Shared>,
+    shared: Arc<WorldShared>,
     actor: usize,
     user_id: String,
     step: ResolvedStep,

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::faults::{Fault, Service};
-use super::shared::Shared;
+use super::shared::WorldShared;
 use super::trace::TraceKind;
 use crate::http::Method;
 use crate::sync::{Arc, Ordering};
@@ -12,7 +12,7 @@ use crate::sync::{Arc, Ordering};
 /// Applies one planned fault at `at_ms`, scheduling its restart or heal in `pending`.
 pub(super) fn apply_fault(
     sim: &mut turmoil::Sim<'_>,
-    shared: &Arc<Shared>,
+    shared: &Arc<WorldShared>,
     fault: &Fault,
     at_ms: u64,
     pending: &mut Vec<(u64, Pending)>,

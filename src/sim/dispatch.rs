@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::env::traced;
 use super::faults::{Service, REORDER_HOLD_MAX_MS};
 use super::net::TurmoilHttp;
-use super::shared::Shared;
+use super::shared::WorldShared;
 use super::trace::TraceKind;
 use super::world::{
     DELIVERIES_MAX, HTTP_PORT, QUIET_MS, RETRY_TIME_COMPRESSION, SERVICE_TIMEOUT, WEBHOOK_TIMEOUT,
@@ -105,7 +105,7 @@ pub fn oracle_service(service: Service) -> crate::oracle::Service {
 
 /// Delivers one event (to one endpoint) until a 2xx or the schedule gives up.
 async fn deliver(
-    shared: Arc<Shared>,
+    shared: Arc<WorldShared>,
     service: Service,
     event_id: String,
     event_type: String,
@@ -214,7 +214,7 @@ async fn deliver(
 /// Starts the deliveries of one event to one endpoint (two when a duplicate fault is armed,
 /// held back when a delay or reorder fault is).
 fn spawn_delivery(
-    shared: &Arc<Shared>,
+    shared: &Arc<WorldShared>,
     service: Service,
     event_id: String,
     event_type: String,
@@ -262,7 +262,7 @@ fn spawn_delivery(
 }
 
 /// Moves new events from the fakes into deliveries; returns how many it found.
-fn dispatch_new_events(shared: &Arc<Shared>) -> usize {
+fn dispatch_new_events(shared: &Arc<WorldShared>) -> usize {
     let stripe_events = drain_stripe_events(&mut shared.stripe.lock());
     let clerk_events = drain_clerk_events(&mut shared.clerk.lock());
     let found = stripe_events.len() + clerk_events.len();
@@ -300,7 +300,7 @@ const RECONCILE_RUNS_MAX: u32 = 3;
 /// active and nothing happens for [`QUIET_MS`]. Like a cron job that runs every few
 /// minutes, a reconcile that fails (no answer or not 2xx) is run again at the next quiet
 /// period, at most [`RECONCILE_RUNS_MAX`] times.
-pub(super) async fn dispatcher(shared: Arc<Shared>) {
+pub(super) async fn dispatcher(shared: Arc<WorldShared>) {
     let mut reconciled = false;
     let mut reconcile_runs = 0u32;
     loop {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::dbhost::SimDb;
 use super::net::TurmoilHttp;
-use super::shared::Shared;
+use super::shared::WorldShared;
 use super::trace::{excerpt, TraceKind};
 use super::world::{HTTP_PORT, SERVICE_TIMEOUT};
 use crate::app::api::{Env, EnvRng, ProcessMemory};
@@ -21,7 +21,7 @@ pub struct TracedHttp {
     pub(super) inner: TurmoilHttp,
     pub(super) from: String,
     pub(super) to: String,
-    pub(super) shared: Arc<Shared>,
+    pub(super) shared: Arc<WorldShared>,
 }
 
 impl HttpTransport for TracedHttp {
@@ -86,7 +86,7 @@ pub struct SimEnv {
     pub(super) replica: String,
     pub(super) memory: ProcessMemory,
     pub(super) rng: EnvRng,
-    pub(super) shared: Arc<Shared>,
+    pub(super) shared: Arc<WorldShared>,
 }
 
 impl Env for SimEnv {
@@ -136,7 +136,7 @@ impl Env for SimEnv {
     }
 }
 
-pub(super) fn traced(shared: &Arc<Shared>, from: &str, to: &str, timeout: Duration) -> TracedHttp {
+pub(super) fn traced(shared: &Arc<WorldShared>, from: &str, to: &str, timeout: Duration) -> TracedHttp {
     TracedHttp {
         inner: TurmoilHttp::new(to, HTTP_PORT, timeout, shared.timers.clone()),
         from: from.to_string(),
@@ -146,14 +146,14 @@ pub(super) fn traced(shared: &Arc<Shared>, from: &str, to: &str, timeout: Durati
 }
 
 /// A replica's client to a service: keep-alive connections, as Stripe's and Clerk's SDKs use.
-fn service_client(shared: &Arc<Shared>, replica: &str, service: &str) -> TracedHttp {
+fn service_client(shared: &Arc<WorldShared>, replica: &str, service: &str) -> TracedHttp {
     let mut transport = traced(shared, replica, service, SERVICE_TIMEOUT);
     transport.inner = transport.inner.keep_alive();
     transport
 }
 
 /// The environment of `replica`'s `incarnation`-th process (0 at start, +1 per restart).
-pub(super) fn new_env(shared: &Arc<Shared>, replica: &str, incarnation: u64) -> SimEnv {
+pub(super) fn new_env(shared: &Arc<WorldShared>, replica: &str, incarnation: u64) -> SimEnv {
     let clock: Arc<dyn Clock> = Arc::new(shared.clock.clone());
     SimEnv {
         stripe: StripeClient::new(

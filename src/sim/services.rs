@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::shared::Shared;
+use super::shared::WorldShared;
 use super::trace::TraceKind;
 use super::world::SERVICE_PROCESSING_MS;
 use crate::fakes::stripe::{Began, DROP_RESPONSE_HEADER};
@@ -23,7 +23,7 @@ where
     tokio::spawn(processing).await.ok()
 }
 
-pub(super) async fn stripe_handler(shared: Arc<Shared>, request: HttpRequest) -> Option<HttpResponse> {
+pub(super) async fn stripe_handler(shared: Arc<WorldShared>, request: HttpRequest) -> Option<HttpResponse> {
     let began = shared.stripe.lock().begin(shared.now(), &request);
     let response = match began {
         Began::Respond(response) => response,
@@ -50,7 +50,7 @@ pub(super) async fn stripe_handler(shared: Arc<Shared>, request: HttpRequest) ->
     Some(response)
 }
 
-pub(super) async fn clerk_handler(shared: Arc<Shared>, request: HttpRequest) -> Option<HttpResponse> {
+pub(super) async fn clerk_handler(shared: Arc<WorldShared>, request: HttpRequest) -> Option<HttpResponse> {
     let response = {
         let shared = shared.clone();
         let request = request.clone();

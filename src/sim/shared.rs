@@ -67,7 +67,7 @@ pub(super) struct WebhookKnobs {
 }
 
 /// State shared by every host and the run loop.
-pub struct Shared {
+pub struct WorldShared {
     pub(super) stripe: Arc<Mutex<Stripe>>,
     pub(super) clerk: Arc<Mutex<Clerk>>,
     pub(super) db: DbShared,
@@ -93,7 +93,7 @@ pub struct Shared {
     pub(super) dispatch_bell: tokio::sync::Notify,
 }
 
-impl Shared {
+impl WorldShared {
     pub(super) fn now(&self) -> SimTime {
         self.clock.now()
     }
@@ -111,7 +111,7 @@ impl Shared {
     }
 }
 
-impl Shared {
+impl WorldShared {
     /// The oracle's view of the world now: the fakes' state and what the run knows besides.
     pub(super) fn view(&self, input: &RunInput, schema: &[TableSchema]) -> WorldView {
         let mut view = view_from_fakes(

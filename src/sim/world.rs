@@ -38,7 +38,7 @@ use super::faults::TimedFault;
 use super::input::RunInput;
 use super::net::serve;
 use super::services::{clerk_handler, stripe_handler};
-use super::shared::{Shared, WebhookKnobs, WorldClock};
+use super::shared::{WebhookKnobs, WorldClock, WorldShared};
 use super::timers::TimerBook;
 use super::trace::{Trace, TraceKind, TraceLog};
 use crate::app::api::AppLogic;
@@ -124,7 +124,7 @@ struct WorldFingerprint {
 }
 
 /// Both fingerprints, read under one lock of each fake.
-fn fingerprints(shared: &Shared) -> (WorldFingerprint, DispatchFingerprint) {
+fn fingerprints(shared: &WorldShared) -> (WorldFingerprint, DispatchFingerprint) {
     let stripe_changes = shared.stripe.lock().change_counts();
     let clerk_changes = shared.clerk.lock().change_counts();
     let db_committed_version = shared.db.db.lock().committed_version();
@@ -227,7 +227,7 @@ pub fn run_with<A: AppLogic>(
         offset_ms: Arc::new(AtomicU64::new(0)),
         run_loop_ms: Arc::new(AtomicU64::new(0)),
     };
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(WorldShared {
         stripe: Arc::new(Mutex::new(prepared.stripe.clone())),
         clerk: Arc::new(Mutex::new(prepared.clerk.clone())),
         db: DbShared {

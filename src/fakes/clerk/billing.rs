@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::wire::ClerkError;
+use super::wire::ClerkErrorBody;
 use super::Clerk;
 use crate::time::SimTime;
 
@@ -224,11 +224,14 @@ impl Clerk {
     }
 
     /// The payer's subscription, or 404.
-    pub fn payer_subscription(&self, payer: &BillingPayerRef) -> Result<&BillingSubscription, ClerkError> {
+    pub fn payer_subscription(
+        &self,
+        payer: &BillingPayerRef,
+    ) -> Result<&BillingSubscription, ClerkErrorBody> {
         self.subscriptions
             .values()
             .find(|subscription| &subscription.payer == payer)
-            .ok_or_else(|| ClerkError::not_found("billing subscription"))
+            .ok_or_else(|| ClerkErrorBody::not_found("billing subscription"))
     }
 
     /// Subscribes `payer` to `plan_slug`. A payer without a subscription gets one
@@ -239,13 +242,13 @@ impl Clerk {
         now: SimTime,
         payer: BillingPayerRef,
         plan_slug: &str,
-    ) -> Result<BillingSubscription, ClerkError> {
+    ) -> Result<BillingSubscription, ClerkErrorBody> {
         match &payer {
             BillingPayerRef::User(id) => drop(self.user(id)?),
             BillingPayerRef::Organization(id) => drop(self.organization(id)?),
         }
         if plan_slug.trim().is_empty() {
-            return Err(ClerkError::param_missing("plan_slug"));
+            return Err(ClerkErrorBody::param_missing("plan_slug"));
         }
         if let Ok(existing) = self.payer_subscription(&payer) {
             let id = existing.id.clone();
@@ -282,14 +285,14 @@ impl Clerk {
         now: SimTime,
         subscription_id: &str,
         plan_slug: &str,
-    ) -> Result<BillingSubscription, ClerkError> {
+    ) -> Result<BillingSubscription, ClerkErrorBody> {
         let mut subscription = self
             .subscriptions
             .get(subscription_id)
             .cloned()
-            .ok_or_else(|| ClerkError::not_found("billing subscription"))?;
+            .ok_or_else(|| ClerkErrorBody::not_found("billing subscription"))?;
         if plan_slug.trim().is_empty() {
-            return Err(ClerkError::param_missing("plan_slug"));
+            return Err(ClerkErrorBody::param_missing("plan_slug"));
         }
         let canceled = subscription.active_item_index();
         if let Some(item) = canceled.and_then(|index| subscription.items.get_mut(index)) {
@@ -331,12 +334,12 @@ impl Clerk {
         &mut self,
         now: SimTime,
         subscription_id: &str,
-    ) -> Result<BillingSubscription, ClerkError> {
+    ) -> Result<BillingSubscription, ClerkErrorBody> {
         let mut subscription = self
             .subscriptions
             .get(subscription_id)
             .cloned()
-            .ok_or_else(|| ClerkError::not_found("billing subscription"))?;
+            .ok_or_else(|| ClerkErrorBody::not_found("billing subscription"))?;
         let index = subscription.active_item_index();
         if let Some(item) = index.and_then(|index| subscription.items.get_mut(index)) {
             item.status = "past_due".to_string();

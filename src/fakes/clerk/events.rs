@@ -7,7 +7,7 @@ use super::svix;
 
 /// One event Clerk emitted, ready to be delivered by a Svix dispatcher.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClerkEvent {
+pub struct ClerkEventRecord {
     /// The Svix message id (`msg_…`): the `svix-id` header, the same on every retry.
     pub id: String,
     /// The event type, e.g. `user.created`, `subscription.created`.
@@ -20,7 +20,7 @@ pub struct ClerkEvent {
     pub instance_id: String,
 }
 
-impl ClerkEvent {
+impl ClerkEventRecord {
     /// The webhook body: `{"data", "object": "event", "type", "timestamp", "instance_id"}`.
     pub fn payload(&self) -> Value {
         json!({

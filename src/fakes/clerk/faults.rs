@@ -26,7 +26,7 @@ pub enum FaultKind {
 
 /// The next `remaining` requests matching `method` (any if `None`) and `path_prefix` fail with `kind`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FaultRule {
+pub struct ClerkFaultRule {
     /// The method to match, or any.
     pub method: Option<Method>,
     /// Prefix of the path (without query), e.g. `/v1/organizations`.
@@ -40,12 +40,12 @@ pub struct FaultRule {
 /// The fault knobs of one fake Clerk: a queue of rules, first match wins.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClerkFaults {
-    rules: Vec<FaultRule>,
+    rules: Vec<ClerkFaultRule>,
 }
 
 impl ClerkFaults {
     /// Adds a rule; an error (with a hint) when [`MAX_FAULT_RULES`] are already queued.
-    pub fn push(&mut self, rule: FaultRule) -> Result<(), String> {
+    pub fn push(&mut self, rule: ClerkFaultRule) -> Result<(), String> {
         if self.rules.len() >= MAX_FAULT_RULES {
             return Err(format!(
                 "too many Clerk fault rules ({MAX_FAULT_RULES}) (hint: use one rule with a larger `remaining`)"
@@ -65,7 +65,7 @@ impl ClerkFaults {
         count: u32,
         kind: FaultKind,
     ) -> Result<(), String> {
-        self.push(FaultRule {
+        self.push(ClerkFaultRule {
             method,
             path_prefix: path_prefix.to_string(),
             remaining: count,
@@ -79,7 +79,7 @@ impl ClerkFaults {
     }
 
     /// The rules still queued.
-    pub fn rules(&self) -> &[FaultRule] {
+    pub fn rules(&self) -> &[ClerkFaultRule] {
         &self.rules
     }
 

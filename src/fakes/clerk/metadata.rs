@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 /// A metadata object (`public_metadata`, `private_metadata` or `unsafe_metadata`).
-pub type Metadata = Map<String, Value>;
+pub type ClerkMetadata = Map<String, Value>;
 
 /// Nesting depth past which a patch replaces instead of merging (keeps recursion bounded).
 pub const MAX_MERGE_DEPTH: usize = 64;
@@ -14,11 +14,11 @@ pub const MAX_METADATA_BYTES: usize = 8 * 1024;
 
 /// Deep-merges `patch` into `target` as Clerk's `PATCH …/metadata` does: nested objects merge
 /// recursively, any other value replaces, and a key set to `null` is removed at any level.
-pub fn deep_merge(target: &mut Metadata, patch: &Metadata) {
+pub fn deep_merge(target: &mut ClerkMetadata, patch: &ClerkMetadata) {
     merge_at(target, patch, 0);
 }
 
-fn merge_at(target: &mut Metadata, patch: &Metadata, depth: usize) {
+fn merge_at(target: &mut ClerkMetadata, patch: &ClerkMetadata, depth: usize) {
     for (key, value) in patch {
         match value {
             Value::Null => {
@@ -27,7 +27,7 @@ fn merge_at(target: &mut Metadata, patch: &Metadata, depth: usize) {
             Value::Object(inner) if depth < MAX_MERGE_DEPTH => match target.get_mut(key) {
                 Some(Value::Object(existing)) => merge_at(existing, inner, depth + 1),
                 _ => {
-                    let mut fresh = Metadata::new();
+                    let mut fresh = ClerkMetadata::new();
                     merge_at(&mut fresh, inner, depth + 1);
                     target.insert(key.clone(), Value::Object(fresh));
                 }
@@ -40,7 +40,7 @@ fn merge_at(target: &mut Metadata, patch: &Metadata, depth: usize) {
 }
 
 /// The serialized size of several metadata objects together, in bytes.
-pub fn total_size_bytes(parts: &[&Metadata]) -> usize {
+pub fn total_size_bytes(parts: &[&ClerkMetadata]) -> usize {
     parts
         .iter()
         .map(|part| serde_json::to_vec(part).map_or(0, |bytes| bytes.len()))
@@ -52,10 +52,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn obj(value: Value) -> Metadata {
+    fn obj(value: Value) -> ClerkMetadata {
         match value {
             Value::Object(map) => map,
-            _ => Metadata::new(),
+            _ => ClerkMetadata::new(),
         }
     }
 

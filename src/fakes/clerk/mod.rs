@@ -83,12 +83,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use billing::{BillingPayerRef, BillingSubscription, BillingSubscriptionItem};
-pub use events::ClerkEvent;
-pub use faults::{ClerkFaults, FaultKind, FaultRule, RateLimits, DROP_RESPONSE_HEADER};
-pub use metadata::{deep_merge, Metadata};
+pub use events::ClerkEventRecord;
+pub use faults::{ClerkFaultRule, ClerkFaults, FaultKind, RateLimits, DROP_RESPONSE_HEADER};
+pub use metadata::{deep_merge, ClerkMetadata};
 pub use orgs::{CreateOrganization, Membership, Organization, UpdateOrganization};
 pub use users::{CreateUser, EmailAddress, UpdateUser, User};
-pub use wire::{ClerkError, MetadataPatch};
+pub use wire::{ClerkErrorBody, MetadataPatch};
 
 use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::ids::{mix64, IdGen};
@@ -139,7 +139,7 @@ pub struct Clerk {
     memberships: BTreeMap<String, Membership>,
     plans: BTreeMap<String, String>,
     subscriptions: BTreeMap<String, BillingSubscription>,
-    events: Vec<ClerkEvent>,
+    events: Vec<ClerkEventRecord>,
     drained_count: usize,
     events_forgotten_count: u64,
     faults: ClerkFaults,
@@ -160,7 +160,7 @@ pub struct ClerkSnapshot {
     /// Billing subscriptions, by id.
     pub billing_subscriptions: Vec<BillingSubscription>,
     /// The retained event log, oldest first.
-    pub events: Vec<ClerkEvent>,
+    pub events: Vec<ClerkEventRecord>,
 }
 
 impl Clerk {
@@ -204,7 +204,7 @@ impl Clerk {
         let fault = self.faults.take_match(request);
         match fault {
             Some(FaultKind::ServerError) => {
-                let error = ClerkError::new(
+                let error = ClerkErrorBody::new(
                     500,
                     "internal_clerk_error",
                     "Oops, an unexpected error occurred",
@@ -237,12 +237,12 @@ impl Clerk {
     }
 
     /// Events emitted since the last call, oldest first.
-    pub fn drain_new_events(&mut self) -> Vec<ClerkEvent> {
+    pub fn drain_new_events(&mut self) -> Vec<ClerkEventRecord> {
         let start = self.drained_count.min(self.events.len());
         let fresh = self
             .events
             .get(start..)
-            .map(<[ClerkEvent]>::to_vec)
+            .map(<[ClerkEventRecord]>::to_vec)
             .unwrap_or_default();
         self.drained_count = self.events.len();
         fresh
@@ -307,16 +307,16 @@ impl Clerk {
         self.seq
     }
 
-    fn check_capacity(&self) -> Result<(), ClerkError> {
+    fn check_capacity(&self) -> Result<(), ClerkErrorBody> {
         let held = self.users.len() + self.orgs.len() + self.memberships.len() + self.subscriptions.len();
         if held >= self.config.max_objects {
-            return Err(ClerkError::capacity("objects", self.config.max_objects));
+            return Err(ClerkErrorBody::capacity("objects", self.config.max_objects));
         }
         Ok(())
     }
 
     fn emit(&mut self, now: SimTime, event_type: &str, data: Value) {
-        let event = ClerkEvent {
+        let event = ClerkEventRecord {
             id: self.ids.next("msg"),
             event_type: event_type.to_string(),
             data,
@@ -335,7 +335,7 @@ impl Clerk {
 }
 
 fn rate_limited(retry_after_secs: u64, trace: &str) -> HttpResponse {
-    let error = ClerkError::new(
+    let error = ClerkErrorBody::new(
         429,
         "too_many_requests",
         "Too many requests",

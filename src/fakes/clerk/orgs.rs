@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::metadata::{self, Metadata};
-use super::wire::{Body, ClerkError, MetadataPatch, Query};
+use super::metadata::{self, ClerkMetadata};
+use super::wire::{Body, ClerkErrorBody, MetadataPatch, Query};
 use super::Clerk;
 use crate::time::SimTime;
 
@@ -26,9 +26,9 @@ pub struct Organization {
     /// `0` means unlimited.
     pub max_allowed_memberships: u64,
     /// Readable by the frontend.
-    pub public_metadata: Metadata,
+    pub public_metadata: ClerkMetadata,
     /// Backend only.
-    pub private_metadata: Metadata,
+    pub private_metadata: ClerkMetadata,
     /// The user who created it, if any.
     pub created_by: Option<String>,
     /// Milliseconds since the Unix epoch.
@@ -57,11 +57,11 @@ impl Organization {
         })
     }
 
-    fn metadata_size_ok(&self) -> Result<(), ClerkError> {
+    fn metadata_size_ok(&self) -> Result<(), ClerkErrorBody> {
         if metadata::total_size_bytes(&[&self.public_metadata, &self.private_metadata])
             > metadata::MAX_METADATA_BYTES
         {
-            return Err(ClerkError::value_invalid(
+            return Err(ClerkErrorBody::value_invalid(
                 "metadata",
                 "all metadata together must be at most 8KB (hint: store large data in your own database)",
             ));
@@ -101,13 +101,13 @@ pub struct CreateOrganization {
     /// `0` means unlimited.
     pub max_allowed_memberships: Option<u64>,
     /// `public_metadata`
-    pub public_metadata: Option<Metadata>,
+    pub public_metadata: Option<ClerkMetadata>,
     /// `private_metadata`
-    pub private_metadata: Option<Metadata>,
+    pub private_metadata: Option<ClerkMetadata>,
 }
 
 impl CreateOrganization {
-    pub(crate) fn from_body(body: &Body) -> Result<Self, ClerkError> {
+    pub(crate) fn from_body(body: &Body) -> Result<Self, ClerkErrorBody> {
         Ok(Self {
             name: body.req_str("name")?,
             created_by: body.opt_str("created_by")?,
@@ -129,13 +129,13 @@ pub struct UpdateOrganization {
     /// `max_allowed_memberships`
     pub max_allowed_memberships: Option<u64>,
     /// `public_metadata` (replaces)
-    pub public_metadata: Option<Metadata>,
+    pub public_metadata: Option<ClerkMetadata>,
     /// `private_metadata` (replaces)
-    pub private_metadata: Option<Metadata>,
+    pub private_metadata: Option<ClerkMetadata>,
 }
 
 impl UpdateOrganization {
-    pub(crate) fn from_body(body: &Body) -> Result<Self, ClerkError> {
+    pub(crate) fn from_body(body: &Body) -> Result<Self, ClerkErrorBody> {
         Ok(Self {
             name: body.opt_str("name")?,
             slug: body.opt_str("slug")?,
@@ -171,8 +171,8 @@ pub fn slugify(name: &str) -> String {
     out.trim_end_matches('-').to_string()
 }
 
-fn slug_taken_error() -> ClerkError {
-    ClerkError::identifier_exists("slug", "That slug is taken. Please try another.")
+fn slug_taken_error() -> ClerkErrorBody {
+    ClerkErrorBody::identifier_exists("slug", "That slug is taken. Please try another.")
 }
 
 fn valid_role(role: &str) -> bool {
@@ -185,10 +185,10 @@ impl Clerk {
         &mut self,
         now: SimTime,
         params: CreateOrganization,
-    ) -> Result<Organization, ClerkError> {
+    ) -> Result<Organization, ClerkErrorBody> {
         self.check_capacity()?;
         if params.name.trim().is_empty() {
-            return Err(ClerkError::param_missing("name"));
+            return Err(ClerkErrorBody::param_missing("name"));
         }
         if let Some(creator) = &params.created_by {
             self.user(creator)?;
@@ -197,7 +197,7 @@ impl Clerk {
         let slug = match params.slug {
             Some(slug) => {
                 if !valid_slug(&slug) {
-                    return Err(ClerkError::format_invalid(
+                    return Err(ClerkErrorBody::format_invalid(
                         "slug",
                         "can contain only lowercase alphanumeric characters and the dash \"-\"",
                     ));
@@ -258,15 +258,15 @@ impl Clerk {
     }
 
     /// The organization with this id or slug, or 404.
-    pub fn organization(&self, id_or_slug: &str) -> Result<&Organization, ClerkError> {
+    pub fn organization(&self, id_or_slug: &str) -> Result<&Organization, ClerkErrorBody> {
         self.orgs
             .get(id_or_slug)
             .or_else(|| self.org_by_slug(id_or_slug))
-            .ok_or_else(|| ClerkError::not_found("organization"))
+            .ok_or_else(|| ClerkErrorBody::not_found("organization"))
     }
 
     /// `GET /v1/organizations?query=&limit=&offset=`: `{data, total_count}`, newest first.
-    pub(crate) fn list_organizations(&self, query: &Query) -> Result<Value, ClerkError> {
+    pub(crate) fn list_organizations(&self, query: &Query) -> Result<Value, ClerkErrorBody> {
         let (limit, offset) = query.page()?;
         let needle = query.first("query").map(str::to_lowercase);
         let mut orgs: Vec<&Organization> = self
@@ -307,17 +307,17 @@ impl Clerk {
         now: SimTime,
         id: &str,
         params: UpdateOrganization,
-    ) -> Result<Organization, ClerkError> {
+    ) -> Result<Organization, ClerkErrorBody> {
         let mut org = self.organization(id)?.clone();
         if let Some(name) = params.name {
             if name.trim().is_empty() {
-                return Err(ClerkError::format_invalid("name", "must not be blank"));
+                return Err(ClerkErrorBody::format_invalid("name", "must not be blank"));
             }
             org.name = name;
         }
         if let Some(slug) = params.slug {
             if !valid_slug(&slug) {
-                return Err(ClerkError::format_invalid(
+                return Err(ClerkErrorBody::format_invalid(
                     "slug",
                     "can contain only lowercase alphanumeric characters and the dash \"-\"",
                 ));
@@ -349,7 +349,7 @@ impl Clerk {
         now: SimTime,
         id: &str,
         patch: &MetadataPatch,
-    ) -> Result<Organization, ClerkError> {
+    ) -> Result<Organization, ClerkErrorBody> {
         let mut org = self.organization(id)?.clone();
         if let Some(value) = &patch.public {
             metadata::deep_merge(&mut org.public_metadata, value);
@@ -365,7 +365,7 @@ impl Clerk {
     }
 
     /// `DELETE /v1/organizations/{id}`: removes the organization and its memberships.
-    pub fn delete_organization(&mut self, now: SimTime, id: &str) -> Result<Value, ClerkError> {
+    pub fn delete_organization(&mut self, now: SimTime, id: &str) -> Result<Value, ClerkErrorBody> {
         let org_id = self.organization(id)?.id.clone();
         self.memberships
             .retain(|_, membership| membership.organization_id != org_id);
@@ -382,18 +382,18 @@ impl Clerk {
         org_id: &str,
         user_id: &str,
         role: &str,
-    ) -> Result<Value, ClerkError> {
+    ) -> Result<Value, ClerkErrorBody> {
         self.check_capacity()?;
         let org = self.organization(org_id)?.clone();
         self.user(user_id)?;
         if !valid_role(role) {
-            return Err(ClerkError::value_invalid(
+            return Err(ClerkErrorBody::value_invalid(
                 "role",
                 "must be org:admin or org:member",
             ));
         }
         if self.membership(&org.id, user_id).is_some() {
-            return Err(ClerkError::new(
+            return Err(ClerkErrorBody::new(
                 422,
                 "already_a_member_in_organization",
                 "already a member",
@@ -402,7 +402,7 @@ impl Clerk {
         }
         let count = self.members_count(&org.id);
         if org.max_allowed_memberships > 0 && count as u64 >= org.max_allowed_memberships {
-            return Err(ClerkError::new(
+            return Err(ClerkErrorBody::new(
                 403,
                 "organization_membership_quota_exceeded",
                 "membership quota exceeded",
@@ -441,12 +441,12 @@ impl Clerk {
         now: SimTime,
         org_id: &str,
         user_id: &str,
-    ) -> Result<Value, ClerkError> {
+    ) -> Result<Value, ClerkErrorBody> {
         let org_id = self.organization(org_id)?.id.clone();
         let membership = self
             .membership(&org_id, user_id)
             .cloned()
-            .ok_or_else(|| ClerkError::not_found("organization membership"))?;
+            .ok_or_else(|| ClerkErrorBody::not_found("organization membership"))?;
         self.memberships.remove(&membership.id);
         let data = self.membership_json(&membership);
         self.emit(now, "organizationMembership.deleted", data.clone());
@@ -490,7 +490,7 @@ impl Clerk {
     }
 
     /// `GET /v1/users/{id}/organization_memberships`, newest first (404 for an unknown user).
-    pub(crate) fn user_memberships_json(&self, user_id: &str) -> Result<Vec<Value>, ClerkError> {
+    pub(crate) fn user_memberships_json(&self, user_id: &str) -> Result<Vec<Value>, ClerkErrorBody> {
         self.user(user_id)?;
         Ok(self
             .memberships_sorted(|m| m.user_id == user_id)
@@ -500,7 +500,7 @@ impl Clerk {
     }
 
     /// `GET /v1/organizations/{id}/memberships`, newest first.
-    pub(crate) fn organization_memberships_json(&self, org_id: &str) -> Result<Vec<Value>, ClerkError> {
+    pub(crate) fn organization_memberships_json(&self, org_id: &str) -> Result<Vec<Value>, ClerkErrorBody> {
         let org_id = self.organization(org_id)?.id.clone();
         Ok(self
             .memberships_sorted(|m| m.organization_id == org_id)

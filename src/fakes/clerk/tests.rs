@@ -82,7 +82,7 @@ fn assert_clerk_error(status: u16, body: &Value, want_status: u16, want_code: &s
     );
 }
 
-fn event_types(events: &[ClerkEvent]) -> Vec<&str> {
+fn event_types(events: &[ClerkEventRecord]) -> Vec<&str> {
     events.iter().map(|e| e.event_type.as_str()).collect()
 }
 
@@ -1011,7 +1011,7 @@ fn pick(ids: &[String], index: u8) -> String {
 }
 
 /// Runs `ops` on a fresh instance; returns every response and the final snapshot as JSON.
-fn run(seed: u64, ops: &[Op]) -> (Vec<HttpResponse>, String, Vec<ClerkEvent>) {
+fn run(seed: u64, ops: &[Op]) -> (Vec<HttpResponse>, String, Vec<ClerkEventRecord>) {
     let config = ClerkConfig {
         rate_limits: Some(RateLimits::legacy()),
         ..ClerkConfig::default()

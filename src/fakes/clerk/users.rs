@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::metadata::{self, Metadata};
-use super::wire::{Body, ClerkError, MetadataPatch, Query};
+use super::metadata::{self, ClerkMetadata};
+use super::wire::{Body, ClerkErrorBody, MetadataPatch, Query};
 use super::Clerk;
 use crate::time::SimTime;
 
@@ -36,11 +36,11 @@ pub struct User {
     /// Email addresses; the first is primary.
     pub email_addresses: Vec<EmailAddress>,
     /// Readable by the frontend, writable by the backend.
-    pub public_metadata: Metadata,
+    pub public_metadata: ClerkMetadata,
     /// Backend only.
-    pub private_metadata: Metadata,
+    pub private_metadata: ClerkMetadata,
     /// Readable and writable by the frontend.
-    pub unsafe_metadata: Metadata,
+    pub unsafe_metadata: ClerkMetadata,
     /// Milliseconds since the Unix epoch.
     pub created_at: u64,
     /// Milliseconds since the Unix epoch.
@@ -115,14 +115,14 @@ impl User {
         })
     }
 
-    fn metadata_size_ok(&self) -> Result<(), ClerkError> {
+    fn metadata_size_ok(&self) -> Result<(), ClerkErrorBody> {
         let size = metadata::total_size_bytes(&[
             &self.public_metadata,
             &self.private_metadata,
             &self.unsafe_metadata,
         ]);
         if size > metadata::MAX_METADATA_BYTES {
-            return Err(ClerkError::value_invalid(
+            return Err(ClerkErrorBody::value_invalid(
                 "metadata",
                 "all metadata together must be at most 8KB (hint: store large data in your own database)",
             ));
@@ -143,11 +143,11 @@ pub struct CreateUser {
     /// `external_id`
     pub external_id: Option<String>,
     /// `public_metadata`
-    pub public_metadata: Option<Metadata>,
+    pub public_metadata: Option<ClerkMetadata>,
     /// `private_metadata`
-    pub private_metadata: Option<Metadata>,
+    pub private_metadata: Option<ClerkMetadata>,
     /// `unsafe_metadata`
-    pub unsafe_metadata: Option<Metadata>,
+    pub unsafe_metadata: Option<ClerkMetadata>,
 }
 
 impl CreateUser {
@@ -159,7 +159,7 @@ impl CreateUser {
         }
     }
 
-    pub(crate) fn from_body(body: &Body) -> Result<Self, ClerkError> {
+    pub(crate) fn from_body(body: &Body) -> Result<Self, ClerkErrorBody> {
         Ok(Self {
             email_addresses: body.str_list("email_address")?,
             first_name: body.opt_str("first_name")?,
@@ -182,15 +182,15 @@ pub struct UpdateUser {
     /// `external_id`
     pub external_id: Option<String>,
     /// `public_metadata` (replaces)
-    pub public_metadata: Option<Metadata>,
+    pub public_metadata: Option<ClerkMetadata>,
     /// `private_metadata` (replaces)
-    pub private_metadata: Option<Metadata>,
+    pub private_metadata: Option<ClerkMetadata>,
     /// `unsafe_metadata` (replaces)
-    pub unsafe_metadata: Option<Metadata>,
+    pub unsafe_metadata: Option<ClerkMetadata>,
 }
 
 impl UpdateUser {
-    pub(crate) fn from_body(body: &Body) -> Result<Self, ClerkError> {
+    pub(crate) fn from_body(body: &Body) -> Result<Self, ClerkErrorBody> {
         Ok(Self {
             first_name: body.opt_str("first_name")?,
             last_name: body.opt_str("last_name")?,
@@ -217,17 +217,17 @@ fn valid_email(email: &str) -> bool {
 
 impl Clerk {
     /// Creates a user; 422 `form_identifier_exists` if an email address is taken.
-    pub fn create_user(&mut self, now: SimTime, params: CreateUser) -> Result<User, ClerkError> {
+    pub fn create_user(&mut self, now: SimTime, params: CreateUser) -> Result<User, ClerkErrorBody> {
         self.check_capacity()?;
         if params.email_addresses.len() > MAX_EMAILS_PER_USER {
-            return Err(ClerkError::value_invalid(
+            return Err(ClerkErrorBody::value_invalid(
                 "email_address",
                 "too many email addresses",
             ));
         }
         for (i, email) in params.email_addresses.iter().enumerate() {
             if !valid_email(email) {
-                return Err(ClerkError::format_invalid(
+                return Err(ClerkErrorBody::format_invalid(
                     "email_address",
                     "must be a valid email address",
                 ));
@@ -238,7 +238,7 @@ impl Clerk {
                 .take(i)
                 .any(|e| e.eq_ignore_ascii_case(email));
             if taken_here || self.email_taken(email) {
-                return Err(ClerkError::identifier_exists(
+                return Err(ClerkErrorBody::identifier_exists(
                     "email_address",
                     "That email address is taken. Please try another.",
                 ));
@@ -281,13 +281,15 @@ impl Clerk {
     }
 
     /// The user `id`, or 404.
-    pub fn user(&self, id: &str) -> Result<&User, ClerkError> {
-        self.users.get(id).ok_or_else(|| ClerkError::not_found("user"))
+    pub fn user(&self, id: &str) -> Result<&User, ClerkErrorBody> {
+        self.users
+            .get(id)
+            .ok_or_else(|| ClerkErrorBody::not_found("user"))
     }
 
     /// `GET /v1/users`: a plain JSON array (not `{data,total_count}`), newest first, filtered by
     /// `email_address`, `external_id`, `user_id` (each repeatable) and `query`.
-    pub(crate) fn list_users(&self, query: &Query) -> Result<Value, ClerkError> {
+    pub(crate) fn list_users(&self, query: &Query) -> Result<Value, ClerkErrorBody> {
         let (limit, offset) = query.page()?;
         let emails = query.all("email_address");
         let external_ids = query.all("external_id");
@@ -336,7 +338,12 @@ impl Clerk {
     }
 
     /// `PATCH /v1/users/{id}`: given fields replace; metadata objects are replaced wholesale.
-    pub fn update_user(&mut self, now: SimTime, id: &str, params: UpdateUser) -> Result<User, ClerkError> {
+    pub fn update_user(
+        &mut self,
+        now: SimTime,
+        id: &str,
+        params: UpdateUser,
+    ) -> Result<User, ClerkErrorBody> {
         let mut user = self.user(id)?.clone();
         if params.first_name.is_some() {
             user.first_name = params.first_name;
@@ -369,7 +376,7 @@ impl Clerk {
         now: SimTime,
         id: &str,
         patch: &MetadataPatch,
-    ) -> Result<User, ClerkError> {
+    ) -> Result<User, ClerkErrorBody> {
         let mut user = self.user(id)?.clone();
         if let Some(value) = &patch.public {
             metadata::deep_merge(&mut user.public_metadata, value);
@@ -388,7 +395,7 @@ impl Clerk {
     }
 
     /// `DELETE /v1/users/{id}`: removes the user and their memberships.
-    pub fn delete_user(&mut self, now: SimTime, id: &str) -> Result<Value, ClerkError> {
+    pub fn delete_user(&mut self, now: SimTime, id: &str) -> Result<Value, ClerkErrorBody> {
         let user = self.user(id)?.clone();
         let membership_ids: Vec<String> = self
             .memberships

@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use super::billing::{BillingPayerRef, BillingSubscription};
-use super::metadata::Metadata;
+use super::metadata::ClerkMetadata;
 use super::orgs::{CreateOrganization, UpdateOrganization};
 use super::users::{CreateUser, UpdateUser};
 use super::Clerk;
@@ -21,7 +21,7 @@ pub const MAX_QUERY_VALUES: usize = 100;
 
 /// An error in Clerk's shape: status plus one entry of the `errors` array.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ClerkError {
+pub struct ClerkErrorBody {
     /// HTTP status.
     pub status: u16,
     /// Machine-readable code, e.g. `form_identifier_exists`.
@@ -34,7 +34,7 @@ pub struct ClerkError {
     pub param_name: Option<String>,
 }
 
-impl ClerkError {
+impl ClerkErrorBody {
     /// A new error.
     pub fn new(
         status: u16,
@@ -146,12 +146,12 @@ pub(crate) fn trace_id(seed_base: u64, n: u64) -> String {
 }
 
 /// The response for an error.
-pub(crate) fn error_response(error: &ClerkError, trace: &str) -> HttpResponse {
+pub(crate) fn error_response(error: &ClerkErrorBody, trace: &str) -> HttpResponse {
     HttpResponse::json(error.status, &error.to_body(trace))
 }
 
 /// Checks `Authorization: Bearer sk_test_…` (or `sk_live_…`).
-pub(crate) fn check_auth(request: &HttpRequest, only_key: Option<&str>) -> Result<(), ClerkError> {
+pub(crate) fn check_auth(request: &HttpRequest, only_key: Option<&str>) -> Result<(), ClerkErrorBody> {
     let token = request
         .header("authorization")
         .and_then(|value| value.strip_prefix("Bearer "))
@@ -165,7 +165,7 @@ pub(crate) fn check_auth(request: &HttpRequest, only_key: Option<&str>) -> Resul
         {
             Ok(())
         }
-        _ => Err(ClerkError::new(
+        _ => Err(ClerkErrorBody::new(
             401,
             "authentication_invalid",
             "Invalid authentication",
@@ -235,13 +235,13 @@ impl Query {
     }
 
     /// `(limit, offset)` with Clerk's defaults and bounds.
-    pub(crate) fn page(&self) -> Result<(usize, usize), ClerkError> {
+    pub(crate) fn page(&self) -> Result<(usize, usize), ClerkErrorBody> {
         let limit = match self.first("limit") {
             None => DEFAULT_LIST_LIMIT,
             Some(text) => match text.parse::<usize>() {
                 Ok(n) if (1..=MAX_LIST_LIMIT).contains(&n) => n,
                 _ => {
-                    return Err(ClerkError::format_invalid(
+                    return Err(ClerkErrorBody::format_invalid(
                         "limit",
                         "must be an integer from 1 to 500",
                     ))
@@ -252,7 +252,7 @@ impl Query {
             None => 0,
             Some(text) => text
                 .parse::<usize>()
-                .map_err(|_| ClerkError::format_invalid("offset", "must be a non-negative integer"))?,
+                .map_err(|_| ClerkErrorBody::format_invalid("offset", "must be a non-negative integer"))?,
         };
         Ok((limit, offset))
     }
@@ -262,9 +262,9 @@ impl Query {
 pub(crate) struct Body(Map<String, Value>);
 
 impl Body {
-    pub(crate) fn parse(bytes: &[u8], max_bytes: usize) -> Result<Body, ClerkError> {
+    pub(crate) fn parse(bytes: &[u8], max_bytes: usize) -> Result<Body, ClerkErrorBody> {
         if bytes.len() > max_bytes {
-            return Err(ClerkError::malformed_body(&format!(
+            return Err(ClerkErrorBody::malformed_body(&format!(
                 "body larger than {max_bytes} bytes"
             )));
         }
@@ -273,47 +273,47 @@ impl Body {
         }
         match serde_json::from_slice::<Value>(bytes) {
             Ok(Value::Object(map)) => Ok(Body(map)),
-            Ok(_) => Err(ClerkError::malformed_body("not an object")),
-            Err(error) => Err(ClerkError::malformed_body(&error.to_string())),
+            Ok(_) => Err(ClerkErrorBody::malformed_body("not an object")),
+            Err(error) => Err(ClerkErrorBody::malformed_body(&error.to_string())),
         }
     }
 
     /// An optional string; `null` counts as absent.
-    pub(crate) fn opt_str(&self, name: &str) -> Result<Option<String>, ClerkError> {
+    pub(crate) fn opt_str(&self, name: &str) -> Result<Option<String>, ClerkErrorBody> {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(text)) => Ok(Some(text.clone())),
-            Some(_) => Err(ClerkError::format_invalid(name, "must be a string")),
+            Some(_) => Err(ClerkErrorBody::format_invalid(name, "must be a string")),
         }
     }
 
-    pub(crate) fn req_str(&self, name: &str) -> Result<String, ClerkError> {
+    pub(crate) fn req_str(&self, name: &str) -> Result<String, ClerkErrorBody> {
         match self.opt_str(name)? {
             Some(text) if !text.trim().is_empty() => Ok(text),
-            _ => Err(ClerkError::param_missing(name)),
+            _ => Err(ClerkErrorBody::param_missing(name)),
         }
     }
 
-    pub(crate) fn opt_u64(&self, name: &str) -> Result<Option<u64>, ClerkError> {
+    pub(crate) fn opt_u64(&self, name: &str) -> Result<Option<u64>, ClerkErrorBody> {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(value) => value
                 .as_u64()
                 .map(Some)
-                .ok_or_else(|| ClerkError::format_invalid(name, "must be a non-negative integer")),
+                .ok_or_else(|| ClerkErrorBody::format_invalid(name, "must be a non-negative integer")),
         }
     }
 
-    pub(crate) fn opt_metadata(&self, name: &str) -> Result<Option<Metadata>, ClerkError> {
+    pub(crate) fn opt_metadata(&self, name: &str) -> Result<Option<ClerkMetadata>, ClerkErrorBody> {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Object(map)) => Ok(Some(map.clone())),
-            Some(_) => Err(ClerkError::format_invalid(name, "must be a JSON object")),
+            Some(_) => Err(ClerkErrorBody::format_invalid(name, "must be a JSON object")),
         }
     }
 
     /// A list of strings; a single string is accepted as a one-item list.
-    pub(crate) fn str_list(&self, name: &str) -> Result<Vec<String>, ClerkError> {
+    pub(crate) fn str_list(&self, name: &str) -> Result<Vec<String>, ClerkErrorBody> {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(Vec::new()),
             Some(Value::String(text)) => Ok(vec![text.clone()]),
@@ -322,10 +322,10 @@ impl Body {
                 .map(|item| {
                     item.as_str()
                         .map(str::to_string)
-                        .ok_or_else(|| ClerkError::format_invalid(name, "must be a list of strings"))
+                        .ok_or_else(|| ClerkErrorBody::format_invalid(name, "must be a list of strings"))
                 })
                 .collect(),
-            Some(_) => Err(ClerkError::format_invalid(name, "must be a list of strings")),
+            Some(_) => Err(ClerkErrorBody::format_invalid(name, "must be a list of strings")),
         }
     }
 }
@@ -337,12 +337,12 @@ pub(crate) fn paginated(items: Vec<Value>, limit: usize, offset: usize) -> Value
     json!({ "data": data, "total_count": total_count })
 }
 
-fn ok(value: Value) -> Result<HttpResponse, ClerkError> {
+fn ok(value: Value) -> Result<HttpResponse, ClerkErrorBody> {
     Ok(HttpResponse::json(200, &value))
 }
 
-fn method_not_allowed() -> ClerkError {
-    ClerkError::new(
+fn method_not_allowed() -> ClerkErrorBody {
+    ClerkErrorBody::new(
         405,
         "method_not_allowed",
         "method not allowed",
@@ -350,8 +350,8 @@ fn method_not_allowed() -> ClerkError {
     )
 }
 
-fn unknown_route(path: &str) -> ClerkError {
-    ClerkError::new(
+fn unknown_route(path: &str) -> ClerkErrorBody {
+    ClerkErrorBody::new(
         404,
         "resource_not_found",
         "not found",
@@ -364,7 +364,7 @@ pub(crate) fn route(
     clerk: &mut Clerk,
     now: crate::time::SimTime,
     request: &HttpRequest,
-) -> Result<HttpResponse, ClerkError> {
+) -> Result<HttpResponse, ClerkErrorBody> {
     let path = request.path_only();
     let Some(rest) = path.strip_prefix("/v1/") else {
         return Err(unknown_route(path));
@@ -448,7 +448,7 @@ pub(crate) fn route(
                 (Some(user), None) => BillingPayerRef::User(user),
                 (None, Some(org)) => BillingPayerRef::Organization(org),
                 _ => {
-                    return Err(ClerkError::param_missing(
+                    return Err(ClerkErrorBody::param_missing(
                         "payer_user_id or payer_organization_id (exactly one)",
                     ))
                 }
@@ -474,15 +474,15 @@ pub(crate) fn route(
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetadataPatch {
     /// Patch for `public_metadata`.
-    pub public: Option<Metadata>,
+    pub public: Option<ClerkMetadata>,
     /// Patch for `private_metadata`.
-    pub private: Option<Metadata>,
+    pub private: Option<ClerkMetadata>,
     /// Patch for `unsafe_metadata` (users only).
-    pub unsafe_: Option<Metadata>,
+    pub unsafe_: Option<ClerkMetadata>,
 }
 
 impl MetadataPatch {
-    fn from_body(body: &Body, allow_unsafe: bool) -> Result<Self, ClerkError> {
+    fn from_body(body: &Body, allow_unsafe: bool) -> Result<Self, ClerkErrorBody> {
         Ok(Self {
             public: body.opt_metadata("public_metadata")?,
             private: body.opt_metadata("private_metadata")?,

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::core::{Core, Ctx};
 use super::coupons;
 use super::customers::{self, CustomerFields};
-use super::state::{CheckoutSession, DiscountRef, LineItem, Metadata, SessionStatus};
+use super::state::{CheckoutSessionObject, DiscountRef, LineItem, SessionStatus, StripeMetadata};
 use super::subscriptions;
 use super::wire::{ApiError, Params};
 use crate::time::SimTime;
@@ -36,7 +36,7 @@ pub struct NewSession {
     /// Reference.
     pub client_reference_id: Option<String>,
     /// Metadata.
-    pub metadata: Metadata,
+    pub metadata: StripeMetadata,
     /// Discounts.
     pub discounts: Vec<DiscountRef>,
     /// Whether the page accepts codes.
@@ -243,7 +243,7 @@ pub fn create(core: &mut Core, ctx: &Ctx<'_>, new: &NewSession) -> Result<Value,
         Some(p) => core.objects.promotion_codes.get(p).map(|p| p.coupon.clone()),
         None => d.coupon.clone(),
     });
-    let session = CheckoutSession {
+    let session = CheckoutSessionObject {
         id: core.id("cs_test"),
         seq: core.objects.seq(),
         created: ctx.now_secs(),
@@ -380,7 +380,7 @@ pub fn complete(core: &mut Core, ctx: &Ctx<'_>, id: &str) -> Result<Value, ApiEr
                 customer,
                 &session.line_items,
                 coupon.map(|c| (c, discount.and_then(|d| d.promotion_code))),
-                Metadata::new(),
+                StripeMetadata::new(),
                 None,
             );
             subscription = Some(made.0);
@@ -436,7 +436,7 @@ pub fn parse_list(params: &Params) -> Result<SessionFilter, ApiError> {
 /// `GET /v1/checkout/sessions`, newest first.
 pub fn list(core: &Core, ctx: &Ctx<'_>, filter: &SessionFilter) -> Value {
     let now_secs = ctx.now_secs();
-    let mut hits: Vec<&CheckoutSession> = core
+    let mut hits: Vec<&CheckoutSessionObject> = core
         .objects
         .checkout_sessions
         .values()

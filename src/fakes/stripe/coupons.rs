@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::core::{Core, Ctx};
-use super::state::{Coupon, DiscountRef, Metadata, PromotionCode};
+use super::state::{Coupon, DiscountRef, PromotionCode, StripeMetadata};
 use super::wire::{self, list_json, ApiError, Params};
 
 /// `POST /v1/coupons` parameters.
@@ -158,7 +158,7 @@ pub struct NewPromotionCode {
     /// Unix seconds.
     pub expires_at: Option<u64>,
     /// Metadata.
-    pub metadata: Metadata,
+    pub metadata: StripeMetadata,
 }
 
 /// Parses `POST /v1/promotion_codes` (both the legacy `coupon` and the current `promotion[...]` form).
@@ -299,7 +299,7 @@ pub struct PromotionCodeUpdate {
     /// New active flag.
     pub active: Option<bool>,
     /// Metadata to merge.
-    pub metadata: Option<Metadata>,
+    pub metadata: Option<StripeMetadata>,
 }
 
 /// Parses `POST /v1/promotion_codes/{id}`.

@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use super::core::{Core, Ctx};
-use super::state::{Customer, Metadata, SearchVersion};
+use super::state::{CustomerObject, SearchVersion, StripeMetadata};
 use super::wire::{self, list_json, search_json, ApiError, Params};
 
 /// Most search versions kept per customer.
@@ -23,7 +23,7 @@ pub struct CustomerFields {
     /// `Some(None)` unsets.
     pub description: Option<Option<String>>,
     /// Merged; an empty value deletes the key; `Some(empty map)` from `metadata=` clears all.
-    pub metadata: Option<Metadata>,
+    pub metadata: Option<StripeMetadata>,
     /// Whether `metadata=""` (clear all) was sent.
     pub clear_metadata: bool,
 }
@@ -98,7 +98,7 @@ pub fn parse_query(text: &str) -> Result<SearchQuery, ApiError> {
     Ok(SearchQuery { clauses })
 }
 
-fn search_version(customer: &Customer, visible_at: crate::time::SimTime) -> SearchVersion {
+fn search_version(customer: &CustomerObject, visible_at: crate::time::SimTime) -> SearchVersion {
     SearchVersion {
         visible_at,
         email: customer.email.clone(),
@@ -109,7 +109,7 @@ fn search_version(customer: &Customer, visible_at: crate::time::SimTime) -> Sear
 }
 
 /// Records the customer's current state for search, visible `search_lag` from now.
-fn index_for_search(customer: &mut Customer, ctx: &Ctx<'_>) {
+fn index_for_search(customer: &mut CustomerObject, ctx: &Ctx<'_>) {
     let now = ctx.now;
     let visible_at = now + ctx.config.search_lag;
     // Drop versions already superseded by a newer visible one.
@@ -123,7 +123,7 @@ fn index_for_search(customer: &mut Customer, ctx: &Ctx<'_>) {
     }
 }
 
-fn apply(customer: &mut Customer, fields: &CustomerFields) {
+fn apply(customer: &mut CustomerObject, fields: &CustomerFields) {
     if let Some(email) = &fields.email {
         customer.email = email.clone();
     }
@@ -156,14 +156,14 @@ pub fn create(core: &mut Core, ctx: &Ctx<'_>, fields: &CustomerFields) -> Result
 
 /// Creates a customer with a given id (used by checkout completion too); returns its JSON.
 pub fn create_with_id(core: &mut Core, ctx: &Ctx<'_>, id: String, fields: &CustomerFields) -> Value {
-    let mut customer = Customer {
+    let mut customer = CustomerObject {
         id: id.clone(),
         seq: core.objects.seq(),
         created: ctx.now_secs(),
         email: None,
         name: None,
         description: None,
-        metadata: Metadata::new(),
+        metadata: StripeMetadata::new(),
         deleted: false,
         search_versions: Vec::new(),
     };
@@ -180,7 +180,7 @@ pub fn retrieve(core: &Core, id: &str) -> Result<Value, ApiError> {
     core.objects
         .customers
         .get(id)
-        .map(Customer::to_json)
+        .map(CustomerObject::to_json)
         .ok_or_else(|| ApiError::no_such("customer", id, "id"))
 }
 
@@ -247,7 +247,7 @@ pub fn list(
     limit: usize,
     starting_after: Option<&str>,
 ) -> Result<Value, ApiError> {
-    let mut live: Vec<&Customer> = core
+    let mut live: Vec<&CustomerObject> = core
         .objects
         .customers
         .values()
@@ -264,13 +264,17 @@ pub fn list(
         live.retain(|c| c.seq < cursor_seq);
     }
     let has_more = live.len() > limit;
-    let data = live.into_iter().take(limit).map(Customer::to_json).collect();
+    let data = live
+        .into_iter()
+        .take(limit)
+        .map(CustomerObject::to_json)
+        .collect();
     Ok(list_json("/v1/customers", data, has_more))
 }
 
 /// `GET /v1/customers/search`: what the lagging index saw `search_lag` ago.
 pub fn search(core: &Core, ctx: &Ctx<'_>, query: &SearchQuery, limit: usize) -> Value {
-    let mut hits: Vec<&Customer> = core
+    let mut hits: Vec<&CustomerObject> = core
         .objects
         .customers
         .values()
@@ -295,7 +299,11 @@ pub fn search(core: &Core, ctx: &Ctx<'_>, query: &SearchQuery, limit: usize) -> 
         .collect();
     hits.sort_by_key(|x| std::cmp::Reverse(x.seq));
     let has_more = hits.len() > limit;
-    let data = hits.into_iter().take(limit).map(Customer::to_json).collect();
+    let data = hits
+        .into_iter()
+        .take(limit)
+        .map(CustomerObject::to_json)
+        .collect();
     search_json("/v1/customers/search", data, has_more)
 }
 

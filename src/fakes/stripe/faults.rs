@@ -37,7 +37,7 @@ pub enum FaultKind {
 
 /// One rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FaultRule {
+pub struct StripeFaultRule {
     /// Method to match; `None` matches any.
     pub method: Option<Method>,
     /// Path prefix to match (`/v1/customers`).
@@ -51,7 +51,7 @@ pub struct FaultRule {
 /// The fault rules, consulted in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StripeFaults {
-    rules: Vec<FaultRule>,
+    rules: Vec<StripeFaultRule>,
 }
 
 /// A rule list is full.
@@ -82,7 +82,7 @@ impl StripeFaults {
         if self.rules.len() >= MAX_RULES {
             return Err(TooManyRules);
         }
-        self.rules.push(FaultRule {
+        self.rules.push(StripeFaultRule {
             method,
             path_prefix: path_prefix.to_string(),
             remaining: count,
@@ -97,7 +97,7 @@ impl StripeFaults {
     }
 
     /// The rules with hits left.
-    pub fn rules(&self) -> impl Iterator<Item = &FaultRule> {
+    pub fn rules(&self) -> impl Iterator<Item = &StripeFaultRule> {
         self.rules.iter().filter(|r| r.remaining > 0)
     }
 

@@ -27,7 +27,7 @@ pub const MAX_KEYS: usize = 1_000_000;
 
 /// Where a key's first request is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Outcome {
+pub enum IdempotencyOutcome {
     /// Still executing (between `begin` and `finish`).
     InFlight,
     /// Finished; this is what retries get.
@@ -47,7 +47,7 @@ pub struct Entry {
     /// there: a key never expires while its request is still executing, nor right after).
     pub created: SimTime,
     /// In flight or saved.
-    pub outcome: Outcome,
+    pub outcome: IdempotencyOutcome,
 }
 
 /// What a new request with a key gets.
@@ -95,7 +95,7 @@ impl Store {
         if self
             .entries
             .get(key)
-            .is_some_and(|e| e.created + ttl <= now && e.outcome != Outcome::InFlight)
+            .is_some_and(|e| e.created + ttl <= now && e.outcome != IdempotencyOutcome::InFlight)
         {
             self.entries.remove(key);
         }
@@ -126,7 +126,7 @@ impl Store {
             });
         }
         match &entry.outcome {
-            Outcome::InFlight => Lookup::Reject(ApiError {
+            IdempotencyOutcome::InFlight => Lookup::Reject(ApiError {
                 status: 409,
                 kind: "idempotency_error",
                 code: Some("idempotency_key_in_use"),
@@ -135,7 +135,7 @@ impl Store {
                 ),
                 param: None,
             }),
-            Outcome::Saved(response) => Lookup::Replay(response.clone()),
+            IdempotencyOutcome::Saved(response) => Lookup::Replay(response.clone()),
         }
     }
 
@@ -146,7 +146,7 @@ impl Store {
             let oldest = self
                 .entries
                 .values()
-                .filter(|e| e.outcome != Outcome::InFlight)
+                .filter(|e| e.outcome != IdempotencyOutcome::InFlight)
                 .min_by_key(|e| (e.created, e.key.clone()))
                 .map(|e| e.key.clone());
             if let Some(oldest) = oldest {
@@ -160,7 +160,7 @@ impl Store {
                 endpoint: endpoint.to_string(),
                 params,
                 created: now,
-                outcome: Outcome::InFlight,
+                outcome: IdempotencyOutcome::InFlight,
             },
         );
     }
@@ -170,7 +170,7 @@ impl Store {
         if response.status == 429 {
             self.entries.remove(key);
         } else if let Some(entry) = self.entries.get_mut(key) {
-            entry.outcome = Outcome::Saved(response.clone());
+            entry.outcome = IdempotencyOutcome::Saved(response.clone());
             entry.created = now;
         }
     }
@@ -178,7 +178,7 @@ impl Store {
     /// Forgets keys at least `ttl` old at `now` (finished ones only).
     pub fn prune(&mut self, now: SimTime, ttl: std::time::Duration) {
         self.entries
-            .retain(|_, e| e.outcome == Outcome::InFlight || e.created + ttl > now);
+            .retain(|_, e| e.outcome == IdempotencyOutcome::InFlight || e.created + ttl > now);
     }
 
     /// All entries, by key.

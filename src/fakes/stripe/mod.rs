@@ -115,7 +115,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-pub use faults::{FaultKind, FaultRule, StripeFaults, DROP_RESPONSE_HEADER};
+pub use faults::{FaultKind, StripeFaultRule, StripeFaults, DROP_RESPONSE_HEADER};
 pub use state::{Event, Objects, SubscriptionStatus};
 pub use webhook::{EndpointInfo, SignatureError};
 

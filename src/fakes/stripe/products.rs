@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::core::{Core, Ctx};
-use super::state::{Metadata, Price, Product};
+use super::state::{Price, Product, StripeMetadata};
 use super::wire::{ApiError, Params};
 
 /// `POST /v1/products` parameters.
@@ -12,7 +12,7 @@ pub struct NewProduct {
     /// Name (required).
     pub name: String,
     /// Metadata.
-    pub metadata: Metadata,
+    pub metadata: StripeMetadata,
 }
 
 /// `POST /v1/prices` parameters.
@@ -118,7 +118,7 @@ pub fn create_price(core: &mut Core, ctx: &Ctx<'_>, new: &NewPrice) -> Result<Va
                 ctx,
                 &NewProduct {
                     name: name.clone(),
-                    metadata: Metadata::new(),
+                    metadata: StripeMetadata::new(),
                 },
             );
             made["id"].as_str().unwrap_or_default().to_string()

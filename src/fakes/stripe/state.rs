@@ -14,7 +14,7 @@ use crate::time::SimTime;
 pub const API_VERSION: &str = "2025-09-30.clover";
 
 /// Metadata: a string-to-string map.
-pub type Metadata = BTreeMap<String, String>;
+pub type StripeMetadata = BTreeMap<String, String>;
 
 /// What `/v1/customers/search` sees of a customer from `visible_at` on (search lags writes).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,14 +26,14 @@ pub struct SearchVersion {
     /// Name as of the write.
     pub name: Option<String>,
     /// Metadata as of the write.
-    pub metadata: Metadata,
+    pub metadata: StripeMetadata,
     /// Whether the write was a delete.
     pub deleted: bool,
 }
 
 /// A customer (live or deleted).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Customer {
+pub struct CustomerObject {
     /// `cus_…`
     pub id: String,
     /// Creation order.
@@ -47,14 +47,14 @@ pub struct Customer {
     /// Description.
     pub description: Option<String>,
     /// Metadata.
-    pub metadata: Metadata,
+    pub metadata: StripeMetadata,
     /// Deleted customers stay retrievable as a stub.
     pub deleted: bool,
     /// The search index's view over time (bounded, see `customers::MAX_SEARCH_VERSIONS`).
     pub search_versions: Vec<SearchVersion>,
 }
 
-impl Customer {
+impl CustomerObject {
     /// The API JSON (`{"id","object":"customer","deleted":true}` once deleted).
     pub fn to_json(&self) -> Value {
         if self.deleted {
@@ -82,7 +82,7 @@ pub struct Product {
     /// Name.
     pub name: String,
     /// Metadata.
-    pub metadata: Metadata,
+    pub metadata: StripeMetadata,
 }
 
 impl Product {
@@ -194,7 +194,7 @@ pub struct PromotionCode {
     /// Redemptions so far.
     pub times_redeemed: u64,
     /// Metadata.
-    pub metadata: Metadata,
+    pub metadata: StripeMetadata,
 }
 
 impl PromotionCode {
@@ -264,7 +264,7 @@ impl SessionStatus {
 
 /// A Checkout Session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckoutSession {
+pub struct CheckoutSessionObject {
     /// `cs_test_…`
     pub id: String,
     /// Creation order.
@@ -284,7 +284,7 @@ pub struct CheckoutSession {
     /// Caller's reference.
     pub client_reference_id: Option<String>,
     /// Metadata.
-    pub metadata: Metadata,
+    pub metadata: StripeMetadata,
     /// Items.
     pub line_items: Vec<LineItem>,
     /// Discounts applied at creation.
@@ -307,7 +307,7 @@ pub struct CheckoutSession {
     pub currency: Option<String>,
 }
 
-impl CheckoutSession {
+impl CheckoutSessionObject {
     /// The status as seen at `now_secs` (lazy expiry).
     pub fn status_at(&self, now_secs: u64) -> SessionStatus {
         if self.status == SessionStatus::Open && now_secs >= self.expires_at {
@@ -397,7 +397,7 @@ pub struct SubscriptionItem {
 
 /// A subscription.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Subscription {
+pub struct SubscriptionObject {
     /// `sub_…`
     pub id: String,
     /// Creation order.
@@ -413,7 +413,7 @@ pub struct Subscription {
     /// Discount.
     pub discount: Option<Discount>,
     /// Metadata.
-    pub metadata: Metadata,
+    pub metadata: StripeMetadata,
     /// Whether it ends at period end.
     pub cancel_at_period_end: bool,
     /// Unix seconds.
@@ -426,7 +426,7 @@ pub struct Subscription {
     pub latest_invoice: Option<String>,
 }
 
-impl Subscription {
+impl SubscriptionObject {
     /// The API JSON; `prices` resolves item prices.
     pub fn to_json(&self, prices: &BTreeMap<String, Price>) -> Value {
         let items: Vec<Value> = self
@@ -570,7 +570,7 @@ impl WebhookEndpoint {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Objects {
     /// By id.
-    pub customers: BTreeMap<String, Customer>,
+    pub customers: BTreeMap<String, CustomerObject>,
     /// By id.
     pub products: BTreeMap<String, Product>,
     /// By id.
@@ -580,9 +580,9 @@ pub struct Objects {
     /// By id.
     pub promotion_codes: BTreeMap<String, PromotionCode>,
     /// By id.
-    pub checkout_sessions: BTreeMap<String, CheckoutSession>,
+    pub checkout_sessions: BTreeMap<String, CheckoutSessionObject>,
     /// By id.
-    pub subscriptions: BTreeMap<String, Subscription>,
+    pub subscriptions: BTreeMap<String, SubscriptionObject>,
     /// By id.
     pub invoices: BTreeMap<String, Invoice>,
     /// In emission order.

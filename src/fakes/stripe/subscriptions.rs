@@ -7,7 +7,7 @@ use super::core::{Core, Ctx};
 use super::coupons;
 use super::customers::previous_attributes;
 use super::state::{
-    Discount, Invoice, LineItem, Metadata, Subscription, SubscriptionItem, SubscriptionStatus,
+    Discount, Invoice, LineItem, StripeMetadata, SubscriptionItem, SubscriptionObject, SubscriptionStatus,
 };
 use super::wire::{ApiError, Params};
 
@@ -22,7 +22,7 @@ pub struct NewSubscription {
     /// Items.
     pub items: Vec<LineItem>,
     /// Metadata.
-    pub metadata: Metadata,
+    pub metadata: StripeMetadata,
     /// Trial days: status `trialing`, no invoice yet.
     pub trial_period_days: Option<u64>,
 }
@@ -75,7 +75,7 @@ pub fn parse_create(params: &Params) -> Result<NewSubscription, ApiError> {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SubscriptionUpdate {
     /// Merged metadata.
-    pub metadata: Option<Metadata>,
+    pub metadata: Option<StripeMetadata>,
     /// New flag.
     pub cancel_at_period_end: Option<bool>,
 }
@@ -89,7 +89,7 @@ pub fn parse_update(params: &Params) -> Result<SubscriptionUpdate, ApiError> {
     })
 }
 
-fn to_json(core: &Core, sub: &Subscription) -> Value {
+fn to_json(core: &Core, sub: &SubscriptionObject) -> Value {
     sub.to_json(&core.objects.prices)
 }
 
@@ -101,7 +101,7 @@ pub fn create_paid(
     customer: &str,
     items: &[LineItem],
     discount: Option<(String, Option<String>)>,
-    metadata: Metadata,
+    metadata: StripeMetadata,
     trial_period_days: Option<u64>,
 ) -> (String, Option<String>) {
     let now_secs = ctx.now_secs();
@@ -124,7 +124,7 @@ pub fn create_paid(
         Some(days) if days > 0 => now_secs.saturating_add(days.saturating_mul(24 * 60 * 60)),
         _ => now_secs + PERIOD_SECS,
     };
-    let mut sub = Subscription {
+    let mut sub = SubscriptionObject {
         id: id.clone(),
         seq: core.objects.seq(),
         created: now_secs,
@@ -233,7 +233,7 @@ fn mutate(
     ctx: &Ctx<'_>,
     id: &str,
     event_type: &str,
-    change: impl FnOnce(&mut Subscription, u64) -> Result<(), ApiError>,
+    change: impl FnOnce(&mut SubscriptionObject, u64) -> Result<(), ApiError>,
 ) -> Result<Value, ApiError> {
     let Some(sub) = core.objects.subscriptions.get(id) else {
         return Err(ApiError::no_such("subscription", id, "id"));
@@ -275,7 +275,7 @@ pub fn update(
     })
 }
 
-fn apply_update(sub: &mut Subscription, update: &SubscriptionUpdate) {
+fn apply_update(sub: &mut SubscriptionObject, update: &SubscriptionUpdate) {
     if let Some(flag) = update.cancel_at_period_end {
         sub.cancel_at_period_end = flag;
     }
@@ -373,7 +373,7 @@ pub fn parse_list(params: &Params) -> Result<SubscriptionFilter, ApiError> {
 
 /// `GET /v1/subscriptions`, newest first.
 pub fn list(core: &Core, filter: &SubscriptionFilter) -> Value {
-    let mut hits: Vec<&Subscription> = core
+    let mut hits: Vec<&SubscriptionObject> = core
         .objects
         .subscriptions
         .values()
