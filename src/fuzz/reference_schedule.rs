@@ -2,9 +2,9 @@
 //! strategy in the simulated world, one simulation per input.
 
 use super::Bytes;
-use crate::explore::input::{to_timed, ResolvedActor, ResolvedStep, RunInput};
 use crate::scenario::PlannedFault;
-use crate::sim::faults::TimedFault;
+use crate::sim::faults::{Service, TimedFault};
+use crate::sim::input::{random_fault, to_timed, FaultDraws, ResolvedActor, ResolvedStep, RunInput};
 
 /// The strategy [`reference_schedule`] runs.
 pub const SCHEDULE_STRATEGY: &str = "reference";
@@ -14,8 +14,6 @@ pub const SCHEDULE_SCENARIO: &str = "fuzz.reference_schedule";
 pub const SCHEDULE_FLOWS: [&str; 6] = crate::scenario::BROWSER_FLOWS;
 /// Client timeouts per attempt a step is given, by `byte % 3`.
 const SCHEDULE_TIMEOUTS_MS: [u64; 3] = [1_000, 3_000, 10_000];
-/// The peers a partition cuts an app replica from, by `byte % 3`.
-const SCHEDULE_PEERS: [&str; 3] = ["postgres", "stripe", "clerk"];
 
 /// Decodes arbitrary bytes as one run of the `reference` strategy; total (any bytes give a
 /// valid input; past the end every byte reads as 0, extra bytes are ignored).
@@ -105,6 +103,61 @@ fn schedule_step(bytes: &mut Bytes<'_>, replicas: u32) -> ResolvedStep {
     }
 }
 
+/// A fault's parameters from its 6 bytes (the kind already read): the time and `p`, `q`, `r`.
+struct ScheduleDraws {
+    at_ms: u64,
+    p: u8,
+    q: u8,
+    r: u8,
+}
+
+impl ScheduleDraws {
+    /// `r` scaled onto `lo..=hi`.
+    fn scaled(&self, (lo, hi): (u64, u64)) -> u64 {
+        lo + u64::from(self.r) * (hi - lo) / 255
+    }
+}
+
+impl FaultDraws for ScheduleDraws {
+    fn at_ms(&mut self) -> u64 {
+        self.at_ms
+    }
+
+    fn replica(&mut self, replicas: u32) -> u32 {
+        1 + u32::from(self.p) % replicas.max(1)
+    }
+
+    fn restart_after_ms(&mut self, range: (u64, u64)) -> u64 {
+        self.scaled(range)
+    }
+
+    fn peer(&mut self, peers: usize) -> usize {
+        usize::from(self.q) % peers.max(1)
+    }
+
+    fn heal_after_ms(&mut self, range: (u64, u64)) -> u64 {
+        self.scaled(range)
+    }
+
+    fn service(&mut self, _kind: &str) -> Option<Service> {
+        Some(if self.p % 2 == 0 {
+            Service::Stripe
+        } else {
+            Service::Clerk
+        })
+    }
+
+    fn count(&mut self, _kind: &str, max: u32) -> Option<u32> {
+        Some(1 + u32::from(self.q) % max.max(1))
+    }
+
+    fn webhook_delay_ms(&mut self, range: (u64, u64)) -> Option<u64> {
+        Some(self.scaled(range))
+    }
+}
+
+/// One planned fault from 6 bytes: the kind, the time, `p`, `q`, `r` (see
+/// [`reference_schedule_input`]), its parameters by the shared [`random_fault`].
 fn schedule_fault(bytes: &mut Bytes<'_>, replicas: u32) -> PlannedFault {
     use crate::scenario::FAULT_KINDS;
     let kind = FAULT_KINDS
@@ -113,45 +166,7 @@ fn schedule_fault(bytes: &mut Bytes<'_>, replicas: u32) -> PlannedFault {
         .unwrap_or("time_jump_25h");
     let at_ms = schedule_u16(bytes) % 2_001;
     let (p, q, r) = (bytes.byte(), bytes.byte(), bytes.byte());
-    let app = format!("app-{}", 1 + u32::from(p) % replicas.max(1));
-    let service = if p % 2 == 0 { "stripe" } else { "clerk" };
-    let count = 1 + u32::from(q % 3);
-    let scaled = |lo: u64, hi: u64| lo + u64::from(r) * (hi - lo) / 255;
-    let mut fault = PlannedFault {
-        at_ms,
-        kind: kind.to_string(),
-        host: None,
-        restart_after_ms: None,
-        peer: None,
-        heal_after_ms: None,
-        count: None,
-    };
-    match kind {
-        "crash" => {
-            fault.host = Some(app);
-            fault.restart_after_ms = Some(scaled(10, 500));
-        }
-        "partition" => {
-            fault.host = Some(app);
-            fault.peer = SCHEDULE_PEERS
-                .get(usize::from(q) % SCHEDULE_PEERS.len())
-                .map(|peer| peer.to_string());
-            fault.heal_after_ms = Some(scaled(50, 2_000));
-        }
-        "db_connection_drop" => fault.host = Some(app),
-        "stripe_5xx" | "stripe_429" | "clerk_5xx" | "clerk_429" => fault.count = Some(count),
-        "lost_response" | "webhook_duplicate" | "webhook_reorder" | "webhook_early" => {
-            fault.host = Some(service.to_string());
-            fault.count = Some(count);
-        }
-        "webhook_delay" => {
-            fault.host = Some(service.to_string());
-            fault.count = Some(count);
-            fault.heal_after_ms = Some(scaled(100, 5_000));
-        }
-        _ => {}
-    }
-    fault
+    random_fault(kind, replicas, &mut ScheduleDraws { at_ms, p, q, r })
 }
 
 /// A schedule in a few lines: the world, each actor's steps, the faults.
