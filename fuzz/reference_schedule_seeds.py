@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of the `reference_schedule` fuzz target (fuzz/corpus/reference_schedule/).
 
-The byte layout is documented on `racehound::fuzzing::reference_schedule_input`; between them
+The byte layout is documented on `racehound::fuzz::reference_schedule_input`; between them
 the seeds play every flow and every fault kind (tests/fuzz_corpus.rs checks that).
 Run from the repository root: python3 fuzz/reference_schedule_seeds.py
 """

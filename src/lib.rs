@@ -143,7 +143,7 @@ pub mod bench;
 pub mod explore;
 pub mod fakes;
 #[cfg(all(feature = "fuzzing", not(racehound_loom)))]
-pub mod fuzzing;
+pub mod fuzz;
 #[cfg(not(racehound_loom))]
 mod harness;
 pub mod http;

@@ -1,9 +1,9 @@
 //! Every file in `fuzz/corpus/<target>/` is a regression test: it runs through the same
-//! harness the cargo-fuzz target calls (`racehound::fuzzing`), which panics on a finding.
+//! harness the cargo-fuzz target calls (`racehound::fuzz`), which panics on a finding.
 
 use std::path::{Path, PathBuf};
 
-use racehound::fuzzing::{reference_schedule_input, run_target, SCHEDULE_FLOWS, TARGETS};
+use racehound::fuzz::{reference_schedule_input, run_target, SCHEDULE_FLOWS, TARGETS};
 use racehound::scenario::FAULT_KINDS;
 use racehound::sim::faults::Fault;
 
@@ -97,6 +97,6 @@ fn every_target_has_a_corpus_test() {
     targets.sort();
     assert_eq!(
         on_disk, targets,
-        "fuzz/corpus/ and racehound::fuzzing::TARGETS disagree"
+        "fuzz/corpus/ and racehound::fuzz::TARGETS disagree"
     );
 }

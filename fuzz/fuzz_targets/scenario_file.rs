@@ -1,6 +1,6 @@
-//! Fuzz target `scenario_file`: see `racehound::fuzzing::scenario_file`.
+//! Fuzz target `scenario_file`: see `racehound::fuzz::scenario_file`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| racehound::fuzzing::scenario_file(data));
+fuzz_target!(|data: &[u8]| racehound::fuzz::scenario_file(data));

@@ -1,6 +1,6 @@
-//! Fuzz target `stripe_wire`: see `racehound::fuzzing::stripe_wire`.
+//! Fuzz target `stripe_wire`: see `racehound::fuzz::stripe_wire`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| racehound::fuzzing::stripe_wire(data));
+fuzz_target!(|data: &[u8]| racehound::fuzz::stripe_wire(data));

@@ -1,12 +1,11 @@
-//! A fault plan: a list of timed fault events, given explicitly or drawn from a seed.
+//! A fault plan: a list of timed fault events (random ones are drawn by
+//! [`crate::sim::input::random_fault`]).
 //!
 //! Every element is self-contained (a partition carries its own heal time, a crash its own
 //! restart delay), so removing any element still gives a valid plan: the shrinker may drop
 //! faults one by one. Times are milliseconds of simulated time after the run starts.
 
 use serde::{Deserialize, Serialize};
-
-use crate::rng::SimRng;
 
 /// Most faults one plan may hold.
 pub const MAX_FAULTS: usize = 1_000;
@@ -178,68 +177,6 @@ pub struct FaultPlan {
     pub faults: Vec<TimedFault>,
 }
 
-/// Probabilities and bounds for drawing a random plan: each kind occurs at most once, with
-/// its probability, at a time in `[0, horizon_ms]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FaultRates {
-    /// Latest fault time.
-    pub horizon_ms: u64,
-    /// App replicas (`app-1`…`app-N`) faults may target.
-    pub replicas: usize,
-    /// Latency change.
-    pub latency: f64,
-    /// Message loss (rate drawn in `[0.001, 0.02]`).
-    pub loss: f64,
-    /// Partition of a replica from a service.
-    pub partition: f64,
-    /// Replica crash and restart.
-    pub crash: f64,
-    /// Stripe 5xx.
-    pub stripe_5xx: f64,
-    /// Stripe 429.
-    pub stripe_429: f64,
-    /// Clerk 5xx.
-    pub clerk_5xx: f64,
-    /// Clerk 429.
-    pub clerk_429: f64,
-    /// Commit then drop response (Stripe or Clerk).
-    pub drop_response: f64,
-    /// DB connection drop.
-    pub db_connection_drop: f64,
-    /// Webhook duplicate.
-    pub webhook_duplicate: f64,
-    /// Webhook reorder.
-    pub webhook_reorder: f64,
-    /// Webhook delay.
-    pub webhook_delay: f64,
-    /// Webhook before the API response.
-    pub webhook_before_response: f64,
-}
-
-impl FaultRates {
-    /// Every kind with the same probability `p`.
-    pub fn uniform(p: f64, horizon_ms: u64, replicas: usize) -> Self {
-        Self {
-            horizon_ms,
-            replicas,
-            latency: p,
-            loss: p,
-            partition: p,
-            crash: p,
-            stripe_5xx: p,
-            stripe_429: p,
-            clerk_5xx: p,
-            clerk_429: p,
-            drop_response: p,
-            db_connection_drop: p,
-            webhook_duplicate: p,
-            webhook_reorder: p,
-            webhook_delay: p,
-            webhook_before_response: p,
-        }
-    }
-}
-
 impl FaultPlan {
     /// An empty plan.
     pub fn none() -> Self {
@@ -248,94 +185,6 @@ impl FaultPlan {
 
     /// A plan of the given faults.
     pub fn new(faults: Vec<TimedFault>) -> Self {
-        Self { faults }
-    }
-
-    /// Draws a plan from `seed` (stream `faults`): the same seed and rates give the same plan.
-    pub fn generate(seed: u64, rates: &FaultRates) -> Self {
-        let mut rng = SimRng::new(seed, "sim-faults");
-        let mut faults = Vec::new();
-        let replicas = rates.replicas.max(1) as u64;
-        let horizon_ms = rates.horizon_ms;
-        let app = |rng: &mut SimRng| format!("app-{}", rng.range_inclusive(1, replicas));
-        let service = |rng: &mut SimRng| {
-            if rng.chance(0.5) {
-                Service::Stripe
-            } else {
-                Service::Clerk
-            }
-        };
-        let kinds: [(f64, u8); 14] = [
-            (rates.latency, 0),
-            (rates.loss, 1),
-            (rates.partition, 2),
-            (rates.crash, 3),
-            (rates.stripe_5xx, 4),
-            (rates.stripe_429, 5),
-            (rates.clerk_5xx, 6),
-            (rates.clerk_429, 7),
-            (rates.drop_response, 8),
-            (rates.db_connection_drop, 9),
-            (rates.webhook_duplicate, 10),
-            (rates.webhook_reorder, 11),
-            (rates.webhook_delay, 12),
-            (rates.webhook_before_response, 13),
-        ];
-        for (rate, kind) in kinds {
-            if !rng.chance(rate) {
-                continue;
-            }
-            let at_ms = rng.range_inclusive(0, horizon_ms);
-            let count = rng.range_inclusive(1, 3) as u32;
-            let fault = match kind {
-                0 => Fault::Latency {
-                    min_ms: 1,
-                    max_ms: rng.range_inclusive(1, 200),
-                },
-                1 => Fault::Loss {
-                    rate: rng.range_inclusive(1, 20) as f64 / 1000.0,
-                },
-                2 => Fault::Partition {
-                    a: app(&mut rng),
-                    b: ["postgres", "stripe", "clerk"][rng.index(3)].to_string(),
-                    heal_after_ms: rng.range_inclusive(50, 2_000),
-                },
-                3 => Fault::Crash {
-                    host: app(&mut rng),
-                    restart_after_ms: rng.range_inclusive(10, 500),
-                },
-                4..=7 => Fault::ServiceError {
-                    service: if kind < 6 { Service::Stripe } else { Service::Clerk },
-                    status: if kind % 2 == 0 { 500 } else { 429 },
-                    count,
-                    path_prefix: String::new(),
-                },
-                8 => Fault::DropResponse {
-                    service: service(&mut rng),
-                    count: 1,
-                    path_prefix: String::new(),
-                },
-                9 => Fault::DbConnectionDrop { host: app(&mut rng) },
-                10 => Fault::WebhookDuplicate {
-                    service: service(&mut rng),
-                    count,
-                },
-                11 => Fault::WebhookReorder {
-                    service: service(&mut rng),
-                    count,
-                },
-                12 => Fault::WebhookDelay {
-                    service: service(&mut rng),
-                    count,
-                    delay_ms: rng.range_inclusive(10, 60_000),
-                },
-                _ => Fault::WebhookBeforeResponse {
-                    service: service(&mut rng),
-                    count,
-                },
-            };
-            faults.push(TimedFault { at_ms, fault });
-        }
         Self { faults }
     }
 
@@ -468,13 +317,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn generate_is_deterministic_and_shrinkable() {
-        let rates = FaultRates::uniform(0.5, 2_000, 2);
-        let a = FaultPlan::generate(7, &rates);
-        assert_eq!(a, FaultPlan::generate(7, &rates));
+    fn shrink_candidates_drop_one_fault_each_and_stay_valid() {
+        let a = FaultPlan::new(vec![
+            TimedFault {
+                at_ms: 10,
+                fault: Fault::Crash {
+                    host: "app-2".into(),
+                    restart_after_ms: 100,
+                },
+            },
+            TimedFault {
+                at_ms: 5,
+                fault: Fault::Partition {
+                    a: "app-1".into(),
+                    b: "postgres".into(),
+                    heal_after_ms: 50,
+                },
+            },
+            TimedFault {
+                at_ms: 5,
+                fault: Fault::WebhookDelay {
+                    service: Service::Clerk,
+                    count: 2,
+                    delay_ms: 100,
+                },
+            },
+        ]);
         assert!(a.validate(2).is_ok());
-        let differs = (0..20).any(|s| FaultPlan::generate(s, &rates) != a);
-        assert!(differs);
+        assert_eq!(
+            a.sorted().iter().map(|f| f.at_ms).collect::<Vec<_>>(),
+            vec![5, 5, 10]
+        );
         for candidate in a.shrink_candidates() {
             assert_eq!(candidate.faults.len() + 1, a.faults.len());
             assert!(candidate.validate(2).is_ok());

@@ -114,7 +114,11 @@ pub fn resolve(scenario: &Scenario, strategy: &str, seed: u64) -> RunInput {
         if !faults_rng.chance(*rate) {
             continue;
         }
-        planned.push(random_fault(kind, horizon_ms, scenario.replicas, &mut faults_rng));
+        let mut draws = SeededDraws {
+            rng: &mut faults_rng,
+            horizon_ms,
+        };
+        planned.push(random_fault(kind, scenario.replicas, &mut draws));
     }
     let mut faults: Vec<TimedFault> = planned.iter().map(to_timed).collect();
     faults.sort_by_key(|f| f.at_ms);
@@ -131,9 +135,104 @@ pub fn resolve(scenario: &Scenario, strategy: &str, seed: u64) -> RunInput {
     }
 }
 
-fn random_fault(kind: &str, horizon_ms: u64, replicas: u32, rng: &mut SimRng) -> PlannedFault {
-    let at_ms = rng.range_inclusive(0, horizon_ms);
-    let app = format!("app-{}", rng.range_inclusive(1, u64::from(replicas.max(1))));
+/// How long a crashed replica stays down, in ms (a random crash's range).
+pub const CRASH_RESTART_MS: (u64, u64) = (10, 500);
+/// How long a random partition lasts, in ms.
+pub const PARTITION_HEAL_MS: (u64, u64) = (50, 2_000);
+/// The peers a random partition cuts an app replica from.
+pub const PARTITION_PEERS: [&str; 3] = ["postgres", "stripe", "clerk"];
+/// Most requests or events a random service fault hits.
+pub const FAULT_COUNT_MAX: u32 = 3;
+/// How late a random webhook delay makes deliveries, in ms.
+pub const WEBHOOK_DELAY_MS: (u64, u64) = (100, 5_000);
+
+/// Where [`random_fault`]'s parameters come from: exploration's seeded stream ([`resolve`])
+/// or a fuzzer's bytes (`racehound::fuzz`'s `reference_schedule`).
+///
+/// [`random_fault`] asks for the time, then the replica, then what the kind needs, in that
+/// order; a source decides how each is drawn, and may keep a default by answering `None`.
+pub trait FaultDraws {
+    /// When the fault happens, in ms after the run starts.
+    fn at_ms(&mut self) -> u64;
+    /// The app replica a fault may target, in `1..=replicas` (`replicas` at least 1).
+    fn replica(&mut self, replicas: u32) -> u32;
+    /// A crash's restart delay, within `range` (inclusive).
+    fn restart_after_ms(&mut self, range: (u64, u64)) -> u64;
+    /// A partition's peer, an index below `peers`.
+    fn peer(&mut self, peers: usize) -> usize;
+    /// A partition's duration, within `range` (inclusive).
+    fn heal_after_ms(&mut self, range: (u64, u64)) -> u64;
+    /// The service a `lost_response` or webhook fault hits; `None` leaves it unset (Stripe).
+    fn service(&mut self, kind: &str) -> Option<Service>;
+    /// How many requests or events a service or webhook fault hits, in `1..=max`; `None`
+    /// leaves it unset (1).
+    fn count(&mut self, kind: &str, max: u32) -> Option<u32>;
+    /// A webhook delay, within `range`; `None` leaves it unset (2 s).
+    fn webhook_delay_ms(&mut self, range: (u64, u64)) -> Option<u64>;
+}
+
+/// Exploration's draws: a seeded stream, times up to a horizon. Of the service and count it
+/// draws only a `lost_response`'s service and a service error's count, and no webhook delay:
+/// what it always drew, so a seed keeps its fault plan.
+struct SeededDraws<'a> {
+    rng: &'a mut SimRng,
+    horizon_ms: u64,
+}
+
+impl FaultDraws for SeededDraws<'_> {
+    fn at_ms(&mut self) -> u64 {
+        self.rng.range_inclusive(0, self.horizon_ms)
+    }
+
+    fn replica(&mut self, replicas: u32) -> u32 {
+        self.rng.range_inclusive(1, u64::from(replicas.max(1))) as u32
+    }
+
+    fn restart_after_ms(&mut self, (lo, hi): (u64, u64)) -> u64 {
+        self.rng.range_inclusive(lo, hi)
+    }
+
+    fn peer(&mut self, peers: usize) -> usize {
+        self.rng.index(peers)
+    }
+
+    fn heal_after_ms(&mut self, (lo, hi): (u64, u64)) -> u64 {
+        self.rng.range_inclusive(lo, hi)
+    }
+
+    fn service(&mut self, kind: &str) -> Option<Service> {
+        (kind == "lost_response").then(|| {
+            if self.rng.chance(0.5) {
+                Service::Stripe
+            } else {
+                Service::Clerk
+            }
+        })
+    }
+
+    fn count(&mut self, kind: &str, max: u32) -> Option<u32> {
+        match kind {
+            "stripe_5xx" | "stripe_429" | "clerk_5xx" | "clerk_429" => {
+                Some(self.rng.range_inclusive(1, u64::from(max)) as u32)
+            }
+            "lost_response" => Some(1),
+            _ => None,
+        }
+    }
+
+    fn webhook_delay_ms(&mut self, _range: (u64, u64)) -> Option<u64> {
+        None
+    }
+}
+
+/// A fault of `kind` (one of [`crate::scenario::FAULT_KINDS`]) with its parameters drawn from
+/// `draws`: the one random-fault generator, for exploration and fuzzing alike. A crash,
+/// partition or DB connection drop hits an app replica (`app-1`…`app-<replicas>`); a service
+/// error has a count; a lost response or webhook fault a service and a count, a webhook
+/// delay also its delay; a time jump has no parameter.
+pub fn random_fault(kind: &str, replicas: u32, draws: &mut impl FaultDraws) -> PlannedFault {
+    let at_ms = draws.at_ms();
+    let app = format!("app-{}", draws.replica(replicas.max(1)));
     let mut fault = PlannedFault {
         at_ms,
         kind: kind.to_string(),
@@ -146,20 +245,24 @@ fn random_fault(kind: &str, horizon_ms: u64, replicas: u32, rng: &mut SimRng) ->
     match kind {
         "crash" => {
             fault.host = Some(app);
-            fault.restart_after_ms = Some(rng.range_inclusive(10, 500));
+            fault.restart_after_ms = Some(draws.restart_after_ms(CRASH_RESTART_MS));
         }
         "partition" => {
             fault.host = Some(app);
-            fault.peer = Some(["postgres", "stripe", "clerk"][rng.index(3)].to_string());
-            fault.heal_after_ms = Some(rng.range_inclusive(50, 2_000));
+            let peer = draws.peer(PARTITION_PEERS.len());
+            fault.peer = PARTITION_PEERS.get(peer).map(|p| p.to_string());
+            fault.heal_after_ms = Some(draws.heal_after_ms(PARTITION_HEAL_MS));
         }
         "db_connection_drop" => fault.host = Some(app),
-        "lost_response" => {
-            fault.host = Some(if rng.chance(0.5) { "stripe" } else { "clerk" }.to_string());
-            fault.count = Some(1);
-        }
         "stripe_5xx" | "stripe_429" | "clerk_5xx" | "clerk_429" => {
-            fault.count = Some(rng.range_inclusive(1, 3) as u32);
+            fault.count = draws.count(kind, FAULT_COUNT_MAX);
+        }
+        "lost_response" | "webhook_duplicate" | "webhook_reorder" | "webhook_early" | "webhook_delay" => {
+            fault.host = draws.service(kind).map(|s| s.host().to_string());
+            fault.count = draws.count(kind, FAULT_COUNT_MAX);
+            if kind == "webhook_delay" {
+                fault.heal_after_ms = draws.webhook_delay_ms(WEBHOOK_DELAY_MS);
+            }
         }
         _ => {}
     }
@@ -260,5 +363,24 @@ lost_response = 0.0
         assert_eq!(input.faults.len(), 1, "rate 1.0 always plans one, rate 0.0 never");
         assert!(matches!(input.faults[0].fault, Fault::Crash { .. }));
         assert!(input.actors[0].steps[1].at_ms <= 400);
+    }
+
+    #[test]
+    fn seeded_random_faults_are_valid_and_keep_webhook_defaults() {
+        let mut rng = SimRng::new(1, "faults");
+        for kind in crate::scenario::FAULT_KINDS {
+            let mut draws = SeededDraws {
+                rng: &mut rng,
+                horizon_ms: 1_000,
+            };
+            let planned = random_fault(kind, 2, &mut draws);
+            assert!(planned.at_ms <= 1_000, "{planned:?}");
+            let timed = to_timed(&planned);
+            let plan = crate::sim::faults::FaultPlan::new(vec![timed]);
+            assert_eq!(plan.validate(2), Ok(()), "{kind}: {planned:?}");
+            if kind.starts_with("webhook_") {
+                assert_eq!((planned.host, planned.count), (None, None), "{kind}");
+            }
+        }
     }
 }

@@ -131,6 +131,7 @@
 //! changes).
 
 mod db;
+pub mod interleavings;
 pub mod stmt;
 
 #[cfg(test)]
