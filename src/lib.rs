@@ -140,12 +140,12 @@ pub mod app;
 #[cfg(all(feature = "bench", not(racehound_loom)))]
 pub mod bench;
 #[cfg(not(racehound_loom))]
+mod entry;
+#[cfg(not(racehound_loom))]
 pub mod explore;
 pub mod fakes;
 #[cfg(all(feature = "fuzzing", not(racehound_loom)))]
 pub mod fuzzing;
-#[cfg(not(racehound_loom))]
-mod harness;
 pub mod http;
 pub mod ids;
 #[cfg(test)]
@@ -174,6 +174,10 @@ pub use app::api::{
 };
 pub use app::kit;
 #[cfg(not(racehound_loom))]
+pub use entry::{
+    check, explore, replay, Counterexample, Explorer, ReplayError, Report, CRASH_SWEEP_FLOWS, SEEDS_ENV,
+};
+#[cfg(not(racehound_loom))]
 pub use explore::crash_sweep::{CrashFailure, CrashSweep};
 #[cfg(not(racehound_loom))]
 pub use explore::input::RunInput;
@@ -181,10 +185,6 @@ pub use explore::input::RunInput;
 pub use explore::token::{TokenError, TOKEN_FORMAT_VERSION};
 #[cfg(not(racehound_loom))]
 pub use explore::verdict::{Failure, Found, Verdict};
-#[cfg(not(racehound_loom))]
-pub use harness::{
-    check, explore, replay, Counterexample, Explorer, ReplayError, Report, CRASH_SWEEP_FLOWS, SEEDS_ENV,
-};
 pub use oracle::{Invariant, Phase, Violation, WorldView};
 pub use scenario::{FaultKind, Flow, PlannedFault, Scenario, ScenarioBuilder, Step};
 /// The JSON crate that [`AppReply`] bodies and event payloads use.

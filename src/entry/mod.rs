@@ -1,5 +1,5 @@
-//! The library entry points: explore your own [`AppLogic`] in a scenario, get a [`Report`],
-//! turn it into a test failure, and replay a token.
+//! The entry points, re-exported at the crate root: explore your own [`AppLogic`] in a
+//! scenario, get a [`Report`], turn it into a test failure, and replay a token.
 //!
 //! This is a thin layer over [`crate::explore`] (sweep, shrink, tokens) and
 //! [`crate::report`] (Mermaid): the exploration is the one the CLI runs.
