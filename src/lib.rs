@@ -113,7 +113,8 @@
 //!   catalogue share; a variant replaces one piece and hands every other call to
 //!   [`app::reference::Reference`] (`examples/reference_variant.rs`, under 100 lines).
 //! - **Replays**: [`replay`] (or [`Explorer::replay`], with your invariants) reruns a token
-//!   with your strategy; `racehound replay` / `racehound explain` do it for catalogue strategies.
+//!   with your strategy; [`replay_catalogue`] reruns one of racehound's own strategies, which is
+//!   what `racehound replay` / `racehound explain` do ([`Counterexample::explain`] is the page).
 //!   A token from another format version is refused with the version that made it.
 //!
 //! A complete example — a team's checkout with a subtle bug, the test that finds it, and the
@@ -175,7 +176,8 @@ pub use app::api::{
 pub use app::kit;
 #[cfg(not(racehound_loom))]
 pub use entry::{
-    check, explore, replay, Counterexample, Explorer, ReplayError, Report, CRASH_SWEEP_FLOWS, SEEDS_ENV,
+    check, explore, replay, replay_catalogue, Counterexample, Explorer, ReplayError, Report,
+    CRASH_SWEEP_FLOWS, SEEDS_ENV,
 };
 #[cfg(not(racehound_loom))]
 pub use explore::crash_sweep::{CrashFailure, CrashSweep};

@@ -7,7 +7,8 @@ use std::path::Path;
 use racehound::app::strategies::registry;
 use racehound::explore::input::{resolve, RunInput};
 use racehound::explore::verdict::Found;
-use racehound::explore::{explore, replay, run_input, token, ExploreOptions};
+use racehound::explore::{explore, run_input, token, ExploreOptions};
+use racehound::replay_catalogue;
 use racehound::scenario::{parse, Scenario};
 use racehound::sim::faults::{Fault, Service, TimedFault};
 use racehound::sim::trace::TraceKind;
@@ -41,14 +42,11 @@ fn coupon_race_is_found_shrunk_and_replayed() {
     assert!(failure.input_size_shrunk <= failure.input_size_original);
     assert!(failure.token.starts_with("rh1_"));
     // Replaying the token reproduces the failure, with the same trace hash every time.
-    let (input, first) = replay(&failure.token).expect("token replays");
-    let (_, second) = replay(&failure.token).expect("token replays");
+    let first = replay_catalogue(&failure.token).expect("token replays");
+    let second = replay_catalogue(&failure.token).expect("token replays");
     assert_eq!(first.trace_hash, second.trace_hash);
-    assert!(first
-        .violations()
-        .iter()
-        .any(|v| v.invariant == "no_duplicate_customers"));
-    assert_eq!(input.strategy, "checkout.naive");
+    assert!(first.breaks("no_duplicate_customers"));
+    assert_eq!(first.input.strategy, "checkout.naive");
     // The readable trace shows the two customer creations.
     let text = first.trace.render_text();
     assert!(text.matches("/v1/customers").count() >= 2, "{text}");
@@ -218,7 +216,7 @@ fn every_fault_kind_happens_is_traced_and_replays() {
             .iter()
             .any(|e| matches!(&e.kind, TraceKind::Fault { .. }));
         assert!(traced, "{fault:?} is not in the trace");
-        let (_, again) = replay(&token::encode(&input)).expect("replays");
+        let again = replay_catalogue(&token::encode(&input)).expect("replays");
         assert_eq!(
             outcome.trace_hash, again.trace_hash,
             "{fault:?} does not replay identically"
@@ -275,7 +273,7 @@ fn lost_response_is_unknown_not_failure() {
 #[test]
 fn an_old_token_version_is_refused_clearly() {
     let token = token::encode(&base_input()).replacen("rh1_", "rh0_", 1);
-    let err = replay(&token).expect_err("refused");
+    let err = replay_catalogue(&token).expect_err("refused").to_string();
     assert!(err.contains("v0"), "{err}");
 }
 

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::*;
 use crate::app::reference::Reference;
 use crate::app::strategies::checkout::CheckoutNaive;
+use crate::explore::token::TokenError;
 use crate::oracle::WorldView;
 use crate::scenario::{Flow, Step};
 
@@ -155,10 +156,16 @@ fn a_failing_verdict_is_a_readable_test_failure() {
         message.contains("## Steps") && message.contains("```mermaid\nsequenceDiagram"),
         "{message}"
     );
-    // The same token through the CLI's path gives the same run.
-    let (_, outcome) = crate::explore::replay(&failure.token).expect("the CLI replays catalogue tokens");
+    // The same token through the CLI's path gives the same run, and the same explain page.
+    let again = replay_catalogue(&failure.token).expect("the CLI replays catalogue tokens");
     let c = report.counterexample.as_ref().expect("counterexample");
-    assert_eq!(outcome.trace_hash, c.trace.trace_hash());
+    assert_eq!(again.trace_hash, c.trace_hash);
+    assert_eq!(c.trace_hash, c.trace.trace_hash());
+    assert_eq!(again.explain(), c.explain());
+    assert!(
+        message.contains(c.explain().trim_end()),
+        "the message ends with the explain page"
+    );
     // A passing report does not panic.
     explore(&coupon_race(3), Reference).assert_pass();
 }
@@ -201,7 +208,14 @@ fn tokens_replay_only_with_their_strategy_and_version() {
 fn the_cli_path_explains_a_token_of_a_user_strategy() {
     let mut input = crate::explore::input::resolve(&one_checkout(1), "reference", 0);
     input.strategy = "acme.checkout".into();
-    let err = crate::explore::replay(&token::encode(&input)).unwrap_err();
+    let err = replay_catalogue(&token::encode(&input)).unwrap_err();
+    assert_eq!(
+        err,
+        ReplayError::UnknownStrategy {
+            strategy: "acme.checkout".into()
+        }
+    );
+    let err = err.to_string();
     assert!(err.contains("unknown strategy `acme.checkout`"), "{err}");
     assert!(err.contains("not in racehound's catalogue"), "{err}");
     assert!(err.contains("racehound::replay(token, YourStrategy)"), "{err}");

@@ -2,12 +2,16 @@
 //!
 //! [`explore`] turns (scenario, strategy) into a [`verdict::Verdict`]: it sweeps seeds until
 //! a run breaks an invariant, shrinks that run's [`input::RunInput`] to the smallest one that
-//! still breaks the same invariant, and prints it as a replay token. [`replay`] runs a token
-//! again; [`check_determinism`] runs a seed twice and compares trace hashes.
+//! still breaks the same invariant, and prints it as a replay token (the crate root's
+//! `replay` and `replay_catalogue` run a token again); [`check_determinism`] runs a seed twice
+//! and compares trace hashes. [`select::select`] picks the pairs to explore, and
+//! [`error::InputError`] is what goes wrong with the input to all of these.
 
 pub mod crash_sweep;
+pub mod error;
 pub mod golden;
 pub mod input;
+pub mod select;
 pub mod shrink;
 pub mod sweep;
 pub mod token;
@@ -209,13 +213,6 @@ pub fn explore_app<A: AppLogic>(
         verdict,
         counterexample,
     }
-}
-
-/// Decodes a replay token and runs it again.
-pub fn replay(token: &str) -> Result<(RunInput, RunOutcome), String> {
-    let input: RunInput = token::decode(token).map_err(|e| e.to_string())?;
-    let outcome = run_input(&input)?;
-    Ok((input, outcome))
 }
 
 /// Runs `input` twice; `Err` names both hashes when they differ.
