@@ -16,7 +16,7 @@ use racehound::explore::{check_determinism, explore, ExploreOptions};
 use racehound::report;
 use racehound::scenario::load::{load, LoadError};
 use racehound::scenario::Scenario;
-use racehound::{replay_catalogue, ReplayError};
+use racehound::{replay_catalogue, Counterexample, ReplayError};
 
 /// Exit code: every verdict as expected.
 const EXIT_OK: u8 = 0;
@@ -206,6 +206,13 @@ impl From<LoadError> for CliError {
 impl From<ReplayError> for CliError {
     fn from(e: ReplayError) -> Self {
         CliError::Input(e.into())
+    }
+}
+
+/// Says on stderr how a replay differs from the run its token was made from (world rules, trace).
+fn warn_differences(run: &Counterexample) {
+    for warning in &run.warnings {
+        eprint!("{}", report::warning_text(warning));
     }
 }
 
@@ -473,10 +480,13 @@ fn run(command: Command) -> Result<Status, CliError> {
             if run.violations.is_empty() && run.sim_error.is_none() {
                 println!("no invariant broken");
             }
+            warn_differences(&run);
             Ok(Status::AsExpected)
         }
         Command::Explain { token } => {
-            print!("{}", replay_catalogue(&token)?.explain());
+            let run = replay_catalogue(&token)?;
+            print!("{}", run.explain());
+            warn_differences(&run);
             Ok(Status::AsExpected)
         }
         Command::Serve(args) => Ok(Status::Served(racehound::serve::run(args))),

@@ -115,7 +115,9 @@
 //! - **Replays**: [`replay`] (or [`Explorer::replay`], with your invariants) reruns a token
 //!   with your strategy; [`replay_catalogue`] reruns one of racehound's own strategies, which is
 //!   what `racehound replay` / `racehound explain` do ([`Counterexample::explain`] is the page).
-//!   A token from another format version is refused with the version that made it.
+//!   A token from another format version is refused with the version that made it; a replay
+//!   that differs from the token's run (other [`WORLD_RULES_VERSION`], another trace hash)
+//!   says so in [`Counterexample::warnings`].
 //!
 //! A complete example — a team's checkout with a subtle bug, the test that finds it, and the
 //! fixed version passing — is `examples/idempotency_key.rs` (`cargo test --examples`).
@@ -184,7 +186,7 @@ pub use explore::crash_sweep::{CrashFailure, CrashSweep};
 #[cfg(not(racehound_loom))]
 pub use explore::input::RunInput;
 #[cfg(not(racehound_loom))]
-pub use explore::token::{TokenError, TOKEN_FORMAT_VERSION};
+pub use explore::token::{ReplayWarning, TokenError, TOKEN_FORMAT_VERSION, WORLD_RULES_VERSION};
 #[cfg(not(racehound_loom))]
 pub use explore::verdict::{Failure, Found, Verdict};
 pub use oracle::{Invariant, Phase, Violation, WorldView};

@@ -1,6 +1,7 @@
 //! The vertical slice (issue 4): seed 004's race found end to end, shrunk, replayed; the
 //! reference surviving the same sweep with faults; determinism across runs and processes;
-//! every fault kind happening, traced and replayable.
+//! every fault kind happening, traced and replayable; `racehound replay` / `explain` warning
+//! when a token's world rules or trace hash differ from the replay's.
 
 use std::path::Path;
 
@@ -268,6 +269,76 @@ fn lost_response_is_unknown_not_failure() {
     assert!(dropped && unknown, "{}", outcome.trace.render_text());
     // The reference retries with the same key and converges to one customer.
     assert_eq!(outcome.violations(), vec![]);
+}
+
+/// `racehound <command> <token>`: exit code, stdout, stderr.
+fn cli(command: &str, token: &str) -> (Option<i32>, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_racehound"))
+        .args([command, token])
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("racehound runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_cli_warns_when_a_token_was_made_under_other_world_rules_or_played_another_trace() {
+    let input = base_input();
+    let hash = run_input(&input).expect("runs").trace_hash;
+    let same = token::mint(&input, hash);
+    let other_rules = token::encode(&token::TokenContents {
+        world_rules: Some(token::WORLD_RULES_VERSION + 1),
+        ..token::TokenContents::new(input.clone(), Some(hash))
+    });
+    let other_trace = token::encode(&token::TokenContents::new(input.clone(), Some(hash ^ 1)));
+    let old = token::encode(&input);
+    for command in ["replay", "explain"] {
+        let (code, stdout, stderr) = cli(command, &same);
+        assert_eq!(
+            (code, stderr.as_str()),
+            (Some(0), ""),
+            "{command}: the same run, no warning"
+        );
+        assert_eq!(
+            cli(command, &old),
+            (Some(0), stdout.clone(), String::new()),
+            "{command}: an old token"
+        );
+
+        let (code, out, err) = cli(command, &other_rules);
+        assert_eq!(
+            (code, &out),
+            (Some(0), &stdout),
+            "{command}: a warning, not a failure"
+        );
+        let rules = format!(
+            "warning: this replay token was made under world rules v{}, but this racehound ({}) plays v{}",
+            token::WORLD_RULES_VERSION + 1,
+            env!("CARGO_PKG_VERSION"),
+            token::WORLD_RULES_VERSION
+        );
+        assert!(
+            err.starts_with(&rules) && err.contains("(hint: "),
+            "{command}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{command}: the trace is the same: {err}");
+
+        let (code, out, err) = cli(command, &other_trace);
+        assert_eq!((code, &out), (Some(0), &stdout), "{command}");
+        let changed = format!(
+            "warning: the behaviour changed: the token's run had trace hash {:016x}, this replay has {hash:016x}",
+            hash ^ 1
+        );
+        assert!(
+            err.starts_with(&changed) && err.contains("(hint: "),
+            "{command}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{command}: same world rules: {err}");
+    }
 }
 
 #[test]

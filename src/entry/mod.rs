@@ -10,7 +10,7 @@ use crate::app::strategies::registry;
 use crate::explore::crash_sweep::{self, CrashSweep};
 pub use crate::explore::error::ReplayError;
 use crate::explore::input::{resolve, RunInput};
-use crate::explore::token;
+use crate::explore::token::{self, ReplayWarning, TokenContents};
 use crate::explore::verdict::{Failure, Found, Verdict};
 use crate::explore::{explore_app, ExploreOptions};
 use crate::oracle::{builtin_invariants, Invariant, Violation};
@@ -153,30 +153,41 @@ impl Explorer {
     }
 
     /// Decodes `token` and runs it again with `app`, checking this explorer's invariants.
+    ///
+    /// A run that differs from the one the token was made from (other world rules, another
+    /// trace) says so in [`Counterexample::warnings`].
     pub fn replay<A: AppLogic>(&self, token: &str, app: A) -> Result<Counterexample, ReplayError> {
-        let input: RunInput = token::decode(token).map_err(ReplayError::Token)?;
-        if input.strategy != app.id() {
+        let contents = token::read(token).map_err(ReplayError::Token)?;
+        if contents.input.strategy != app.id() {
             return Err(ReplayError::OtherStrategy {
-                token_strategy: input.strategy,
+                token_strategy: contents.input.strategy,
                 given: app.id().to_string(),
             });
         }
-        Ok(self.play(input, Arc::new(app)))
+        Ok(self.replay_contents(contents, Arc::new(app)))
     }
 
     /// Decodes `token` and runs it again with the catalogue strategy it names (what `racehound
-    /// replay` and `racehound explain` do), checking this explorer's invariants.
+    /// replay` and `racehound explain` do), checking this explorer's invariants; differences
+    /// from the token's run are in [`Counterexample::warnings`], as for [`Explorer::replay`].
     pub fn replay_catalogue(&self, token: &str) -> Result<Counterexample, ReplayError> {
-        let input: RunInput = token::decode(token).map_err(ReplayError::Token)?;
-        let app = registry::by_id(&input.strategy).ok_or_else(|| ReplayError::UnknownStrategy {
-            strategy: input.strategy.clone(),
+        let contents = token::read(token).map_err(ReplayError::Token)?;
+        let app = registry::by_id(&contents.input.strategy).ok_or_else(|| ReplayError::UnknownStrategy {
+            strategy: contents.input.strategy.clone(),
         })?;
-        Ok(self.play(input, Arc::new(app)))
+        Ok(self.replay_contents(contents, Arc::new(app)))
     }
 
-    fn play<A: AppLogic>(&self, input: RunInput, app: Arc<A>) -> Counterexample {
-        let outcome = run_checked(&input, app, &self.invariants);
-        Counterexample::new(input, outcome)
+    fn replay_contents<A: AppLogic>(&self, contents: TokenContents, app: Arc<A>) -> Counterexample {
+        let outcome = run_checked(&contents.input, app, &self.invariants);
+        let warnings = contents.differences(outcome.trace_hash);
+        for warning in &warnings {
+            tracing::warn!(%warning, "replay differs from the token's run");
+        }
+        Counterexample {
+            warnings,
+            ..Counterexample::new(contents.input, outcome)
+        }
     }
 }
 
@@ -192,13 +203,15 @@ pub fn check<A: AppLogic>(scenario: &Scenario, app: A) {
 }
 
 /// Reruns a replay token with `app` (the strategy it was found with), checking the built-in
-/// invariants; use [`Explorer::replay`] to check your own too.
+/// invariants; use [`Explorer::replay`] to check your own too. A run that differs from the
+/// token's (other world rules, another trace) says so in [`Counterexample::warnings`].
 pub fn replay<A: AppLogic>(token: &str, app: A) -> Result<Counterexample, ReplayError> {
     Explorer::new().replay(token, app)
 }
 
 /// Reruns a replay token of one of racehound's own strategies (the catalogue, the reference)
 /// with the built-in invariants, as `racehound replay` does; [`replay`] takes your strategy.
+/// Differences from the token's run are in [`Counterexample::warnings`].
 pub fn replay_catalogue(token: &str) -> Result<Counterexample, ReplayError> {
     Explorer::new().replay_catalogue(token)
 }
@@ -218,13 +231,17 @@ pub struct Counterexample {
     pub violations: Vec<Violation>,
     /// The simulation itself failed (step limit, a panic in a host).
     pub sim_error: Option<String>,
+    /// What replaying a token found different from the run the token was made from: other
+    /// world rules, another trace (empty when nothing differs, and for runs not replayed).
+    pub warnings: Vec<ReplayWarning>,
 }
 
 impl Counterexample {
     fn new(input: RunInput, outcome: RunOutcome) -> Self {
         Self {
-            token: token::encode(&input),
+            token: token::mint(&input, outcome.trace_hash),
             violations: outcome.violations(),
+            warnings: Vec::new(),
             sim_error: outcome.sim_error,
             trace_hash: outcome.trace_hash,
             trace: outcome.trace,

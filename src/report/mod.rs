@@ -95,6 +95,12 @@ pub fn verdict_note(verdict: &Verdict) -> String {
     out
 }
 
+/// A warning as the CLI prints it on stderr: `warning: ` and the message.
+pub fn warning_text(message: &dyn std::fmt::Display) -> String {
+    let text = message.to_string();
+    format!("warning: {}\n", text.trim_end())
+}
+
 /// An error as the CLI prints it on stderr: `error: ` and the message (which for a scenario
 /// file is a whole screen: file, line and column, the line, a caret and a hint).
 pub fn error_text(message: &dyn std::fmt::Display) -> String {
