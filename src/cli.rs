@@ -8,12 +8,15 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use racehound::app::strategies::registry;
+use racehound::explore::error::InputError;
 use racehound::explore::input::resolve;
+use racehound::explore::select::select;
 use racehound::explore::verdict::{markdown_table, Found, Verdict};
-use racehound::explore::{check_determinism, explore, replay, ExploreOptions};
+use racehound::explore::{check_determinism, explore, ExploreOptions};
 use racehound::report;
-use racehound::scenario::load::load;
-use racehound::scenario::{strategy_matches, Scenario};
+use racehound::scenario::load::{load, LoadError};
+use racehound::scenario::Scenario;
+use racehound::{replay_catalogue, Counterexample, ReplayError};
 
 /// Exit code: every verdict as expected.
 const EXIT_OK: u8 = 0;
@@ -138,9 +141,95 @@ enum Command {
     Serve(racehound::serve::ServeArgs),
 }
 
-fn bad_input(message: impl std::fmt::Display) -> ExitCode {
-    eprint!("{}", report::error_text(&message));
-    ExitCode::from(EXIT_BAD_INPUT)
+/// What a command that ran found.
+enum Status {
+    /// Every verdict as expected (or nothing to judge: a replay, a list).
+    AsExpected,
+    /// A verdict differs from the expected one, or a run is not deterministic.
+    Unexpected,
+    /// `serve` ends with its own exit code (docs/serve.md).
+    Served(ExitCode),
+}
+
+impl Status {
+    fn of(as_expected: bool) -> Status {
+        if as_expected {
+            Status::AsExpected
+        } else {
+            Status::Unexpected
+        }
+    }
+}
+
+/// Why a command could not run: bad input, each printed as `error: …` on stderr.
+#[derive(Debug)]
+enum CliError {
+    /// Bad input to explore, replay or explain: the library's one typed error.
+    Input(InputError),
+    /// The `--junit` file cannot be written.
+    Junit {
+        /// The path given.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// An argument out of its range.
+    Argument(&'static str),
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Input(e) => e.fmt(f),
+            CliError::Junit { path, error } => write!(
+                f,
+                "cannot write the JUnit report to {}: {error} (hint: does its directory exist and is it writable?)",
+                path.display()
+            ),
+            CliError::Argument(message) => f.write_str(message),
+        }
+    }
+}
+
+impl From<InputError> for CliError {
+    fn from(e: InputError) -> Self {
+        CliError::Input(e)
+    }
+}
+
+impl From<LoadError> for CliError {
+    fn from(e: LoadError) -> Self {
+        CliError::Input(e.into())
+    }
+}
+
+impl From<ReplayError> for CliError {
+    fn from(e: ReplayError) -> Self {
+        CliError::Input(e.into())
+    }
+}
+
+/// Says on stderr how a replay differs from the run its token was made from (world rules, trace).
+fn warn_differences(run: &Counterexample) {
+    for warning in &run.warnings {
+        eprint!("{}", report::warning_text(warning));
+    }
+}
+
+/// The one place a command's result becomes an exit code (errors are printed here too).
+fn exit_code(result: Result<Status, CliError>) -> ExitCode {
+    match result {
+        Ok(Status::AsExpected) => ExitCode::from(EXIT_OK),
+        Ok(Status::Unexpected) => ExitCode::from(EXIT_UNEXPECTED),
+        Ok(Status::Served(code)) => code,
+        Err(error) => {
+            let code = match error {
+                CliError::Input(_) | CliError::Junit { .. } | CliError::Argument(_) => EXIT_BAD_INPUT,
+            };
+            eprint!("{}", report::error_text(&error));
+            ExitCode::from(code)
+        }
+    }
 }
 
 /// Turns on `RUST_LOG` logging to stderr (no timestamps: logs are deterministic too).
@@ -208,45 +297,15 @@ fn verdict_line(verdict: &Verdict) -> String {
 }
 
 /// The (scenario, strategy) pairs a selection names, in file then catalogue order.
-fn pairs(selection: &Selection) -> Result<Vec<(Scenario, String)>, String> {
-    let ids = registry::ids();
-    let scenarios = load(&selection.paths, &ids).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for (_, scenario) in scenarios {
-        for strategy in &scenario.strategies {
-            if selection
-                .strategy
-                .as_deref()
-                .is_none_or(|p| strategy_matches(p, strategy))
-            {
-                out.push((scenario.clone(), strategy.clone()));
-            }
-        }
-    }
-    if let Some(pattern) = &selection.strategy {
-        if out.is_empty() {
-            return Err(format!(
-                "no selected scenario runs a strategy matching `{pattern}` (hint: `racehound list`)"
-            ));
-        }
-    }
-    if let Some(shard) = &selection.shard {
-        let (k, n) = shard
-            .split_once('/')
-            .and_then(|(k, n)| Some((k.parse::<usize>().ok()?, n.parse::<usize>().ok()?)))
-            .filter(|(k, n)| *n > 0 && (1..=*n).contains(k))
-            .ok_or_else(|| format!("bad --shard `{shard}` (hint: write K/N with 1 ≤ K ≤ N, e.g. 1/3)"))?;
-        out = out
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| i % n == k - 1)
-            .map(|(_, p)| p)
-            .collect();
-    }
-    Ok(out)
+fn pairs(selection: &Selection) -> Result<Vec<(Scenario, String)>, InputError> {
+    select(
+        &selection.paths,
+        selection.strategy.as_deref(),
+        selection.shard.as_deref(),
+    )
 }
 
-fn explore_all(selection: &Selection, progress: Progress) -> Result<Vec<Verdict>, String> {
+fn explore_all(selection: &Selection, progress: Progress) -> Result<Vec<Verdict>, InputError> {
     let pairs = pairs(selection)?;
     let options = ExploreOptions {
         seeds: selection.seeds,
@@ -318,26 +377,30 @@ fn print_failures(verdicts: &[Verdict]) {
     }
 }
 
-fn junit_error(path: &std::path::Path, e: std::io::Error) -> String {
-    format!(
-        "cannot write the JUnit report to {}: {e} (hint: does its directory exist and is it writable?)",
-        path.display()
-    )
+fn junit_error(path: &std::path::Path, error: std::io::Error) -> CliError {
+    CliError::Junit {
+        path: path.to_path_buf(),
+        error,
+    }
 }
 
 /// Creates the `--junit` file before the run, so a bad path fails in a second, not after it.
-fn create_junit(path: &std::path::Path) -> Result<std::fs::File, String> {
+fn create_junit(path: &std::path::Path) -> Result<std::fs::File, CliError> {
     std::fs::File::create(path).map_err(|e| junit_error(path, e))
 }
 
-fn write_junit(mut file: std::fs::File, path: &std::path::Path, verdicts: &[Verdict]) -> Result<(), String> {
+fn write_junit(
+    mut file: std::fs::File,
+    path: &std::path::Path,
+    verdicts: &[Verdict],
+) -> Result<(), CliError> {
     use std::io::Write;
     file.write_all(report::junit::render(verdicts).as_bytes())
         .and_then(|()| file.flush())
         .map_err(|e| junit_error(path, e))
 }
 
-fn summary_exit(verdicts: &[Verdict]) -> ExitCode {
+fn summary(verdicts: &[Verdict]) -> Status {
     let unexpected: Vec<&Verdict> = verdicts.iter().filter(|v| !v.as_expected()).collect();
     let failing = verdicts
         .iter()
@@ -360,18 +423,19 @@ fn summary_exit(verdicts: &[Verdict]) -> ExitCode {
             v.expected_text()
         );
     }
-    if unexpected.is_empty() {
-        ExitCode::from(EXIT_OK)
-    } else {
-        ExitCode::from(EXIT_UNEXPECTED)
-    }
+    Status::of(unexpected.is_empty())
 }
 
 /// Parses the arguments and runs one command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    match cli.command {
+    exit_code(run(cli.command))
+}
+
+/// Runs one command.
+fn run(command: Command) -> Result<Status, CliError> {
+    match command {
         Command::Run {
             selection,
             format,
@@ -382,102 +446,80 @@ pub fn main() -> ExitCode {
             } else {
                 Progress::Lines
             };
-            let junit_file = match junit.as_deref().map(create_junit).transpose() {
-                Ok(file) => file,
-                Err(e) => return bad_input(e),
-            };
-            let verdicts = match explore_all(&selection, Progress::choose(fallback)) {
-                Ok(verdicts) => verdicts,
-                Err(e) => return bad_input(e),
-            };
+            let junit_file = junit.as_deref().map(create_junit).transpose()?;
+            let verdicts = explore_all(&selection, Progress::choose(fallback))?;
             if let (Some(file), Some(path)) = (junit_file, &junit) {
-                if let Err(e) = write_junit(file, path, &verdicts) {
-                    return bad_input(e);
-                }
+                write_junit(file, path, &verdicts)?;
             }
             if format == Format::Json {
                 println!("{}", report::json(&verdicts));
-                let ok = verdicts.iter().all(Verdict::as_expected);
-                return ExitCode::from(if ok { EXIT_OK } else { EXIT_UNEXPECTED });
+                return Ok(Status::of(verdicts.iter().all(Verdict::as_expected)));
             }
             println!("{}", markdown_table(&verdicts));
             print_failures(&verdicts);
-            summary_exit(&verdicts)
+            Ok(summary(&verdicts))
         }
-        Command::Verdicts { selection } => match explore_all(&selection, Progress::choose(Progress::Quiet)) {
-            Err(e) => bad_input(e),
-            Ok(verdicts) => {
-                print!("{}", markdown_table(&verdicts));
-                let ok = verdicts.iter().all(Verdict::as_expected);
-                ExitCode::from(if ok { EXIT_OK } else { EXIT_UNEXPECTED })
+        Command::Verdicts { selection } => {
+            let verdicts = explore_all(&selection, Progress::choose(Progress::Quiet))?;
+            print!("{}", markdown_table(&verdicts));
+            Ok(Status::of(verdicts.iter().all(Verdict::as_expected)))
+        }
+        Command::Replay { token } => {
+            let run = replay_catalogue(&token)?;
+            print!("{}", run.trace_text());
+            println!(
+                "\n{} × {} seed {}: trace hash {:016x}",
+                run.input.scenario, run.input.strategy, run.input.seed, run.trace_hash
+            );
+            if let Some(e) = &run.sim_error {
+                println!("simulation error: {e}");
             }
-        },
-        Command::Replay { token } => match replay(&token) {
-            Err(e) => bad_input(e),
-            Ok((input, outcome)) => {
-                print!("{}", outcome.trace.render_text());
-                println!(
-                    "\n{} × {} seed {}: trace hash {:016x}",
-                    input.scenario, input.strategy, input.seed, outcome.trace_hash
-                );
-                let violations = outcome.violations();
-                if let Some(e) = &outcome.sim_error {
-                    println!("simulation error: {e}");
-                }
-                for v in &violations {
-                    println!("VIOLATION {v}");
-                }
-                if violations.is_empty() && outcome.sim_error.is_none() {
-                    println!("no invariant broken");
-                }
-                ExitCode::from(EXIT_OK)
+            for v in &run.violations {
+                println!("VIOLATION {v}");
             }
-        },
-        Command::Explain { token } => match replay(&token) {
-            Err(e) => bad_input(e),
-            Ok((input, outcome)) => {
-                print!("{}", report::explain(&input, &outcome));
-                ExitCode::from(EXIT_OK)
+            if run.violations.is_empty() && run.sim_error.is_none() {
+                println!("no invariant broken");
             }
-        },
-        Command::Serve(args) => racehound::serve::run(args),
+            warn_differences(&run);
+            Ok(Status::AsExpected)
+        }
+        Command::Explain { token } => {
+            let run = replay_catalogue(&token)?;
+            print!("{}", run.explain());
+            warn_differences(&run);
+            Ok(Status::AsExpected)
+        }
+        Command::Serve(args) => Ok(Status::Served(racehound::serve::run(args))),
         Command::List { paths } | Command::Validate { paths } => {
-            let ids = registry::ids();
-            match load(&paths, &ids) {
-                Ok(scenarios) => {
-                    println!("scenarios:");
-                    for (path, scenario) in &scenarios {
-                        println!("  {:<40} {}", scenario.name, path.display());
-                    }
-                    println!("strategies:");
-                    for info in registry::catalogue() {
-                        println!("  {:<30} {}", info.id, info.idea);
-                    }
-                    ExitCode::from(EXIT_OK)
-                }
-                Err(error) => bad_input(error),
+            let scenarios = load(&paths, &registry::ids())?;
+            println!("scenarios:");
+            for (path, scenario) in &scenarios {
+                println!("  {:<40} {}", scenario.name, path.display());
             }
+            println!("strategies:");
+            for info in registry::catalogue() {
+                println!("  {:<30} {}", info.id, info.idea);
+            }
+            Ok(Status::AsExpected)
         }
-        Command::CheckDeterminism { selection } => match pairs(&selection) {
-            Err(e) => bad_input(e),
-            Ok(pairs) => {
-                let seeds = selection.seeds.unwrap_or(5);
-                let mut failures = 0;
-                for (scenario, strategy) in &pairs {
-                    for offset in 0..u64::from(seeds) {
-                        let input = resolve(scenario, strategy, selection.seed + offset);
-                        match check_determinism(&input) {
-                            Ok(hash) => println!("{} {} {} {hash:016x}", scenario.name, strategy, input.seed),
-                            Err(e) => {
-                                failures += 1;
-                                println!("NONDETERMINISTIC {e}");
-                            }
+        Command::CheckDeterminism { selection } => {
+            let pairs = pairs(&selection)?;
+            let seeds = selection.seeds.unwrap_or(5);
+            let mut failures = 0;
+            for (scenario, strategy) in &pairs {
+                for offset in 0..u64::from(seeds) {
+                    let input = resolve(scenario, strategy, selection.seed + offset);
+                    match check_determinism(&input) {
+                        Ok(hash) => println!("{} {} {} {hash:016x}", scenario.name, strategy, input.seed),
+                        Err(e) => {
+                            failures += 1;
+                            println!("NONDETERMINISTIC {e}");
                         }
                     }
                 }
-                ExitCode::from(if failures == 0 { EXIT_OK } else { EXIT_UNEXPECTED })
             }
-        },
+            Ok(Status::of(failures == 0))
+        }
         Command::Bench {
             sims,
             sweep_seeds,
@@ -488,16 +530,14 @@ pub fn main() -> ExitCode {
         } => {
             if !ttfc {
                 print!("{}", racehound::bench::run_benchmarks(sims, sweep_seeds));
-                return ExitCode::from(EXIT_OK);
+                return Ok(Status::AsExpected);
             }
             if !(stress_secs > 0.0 && stress_secs <= 3_600.0) {
-                return bad_input("--stress-secs must be in (0, 3600] (hint: 10 is a good start)");
+                return Err(CliError::Argument(
+                    "--stress-secs must be in (0, 3600] (hint: 10 is a good start)",
+                ));
             }
-            let ids = racehound::app::strategies::registry::ids();
-            let loaded = match racehound::scenario::load::load(&scenarios, &ids) {
-                Ok(loaded) => loaded,
-                Err(e) => return bad_input(e),
-            };
+            let loaded = load(&scenarios, &registry::ids())?;
             let scenarios: Vec<_> = loaded.into_iter().map(|(_, s)| s).collect();
             let rows = racehound::bench::ttfc::measure(&scenarios, base_seeds, stress_secs, |row| {
                 eprintln!(
@@ -519,7 +559,7 @@ pub fn main() -> ExitCode {
                 "{}",
                 racehound::bench::ttfc::table(&rows, base_seeds, stress_secs)
             );
-            ExitCode::from(EXIT_OK)
+            Ok(Status::AsExpected)
         }
     }
 }

@@ -113,8 +113,11 @@
 //!   catalogue share; a variant replaces one piece and hands every other call to
 //!   [`app::reference::Reference`] (`examples/reference_variant.rs`, under 100 lines).
 //! - **Replays**: [`replay`] (or [`Explorer::replay`], with your invariants) reruns a token
-//!   with your strategy; `racehound replay` / `racehound explain` do it for catalogue strategies.
-//!   A token from another format version is refused with the version that made it.
+//!   with your strategy; [`replay_catalogue`] reruns one of racehound's own strategies, which is
+//!   what `racehound replay` / `racehound explain` do ([`Counterexample::explain`] is the page).
+//!   A token from another format version is refused with the version that made it; a replay
+//!   that differs from the token's run (other [`WORLD_RULES_VERSION`], another trace hash)
+//!   says so in [`Counterexample::warnings`].
 //!
 //! A complete example — a team's checkout with a subtle bug, the test that finds it, and the
 //! fixed version passing — is `examples/idempotency_key.rs` (`cargo test --examples`).
@@ -140,12 +143,12 @@ pub mod app;
 #[cfg(all(feature = "bench", not(racehound_loom)))]
 pub mod bench;
 #[cfg(not(racehound_loom))]
+mod entry;
+#[cfg(not(racehound_loom))]
 pub mod explore;
 pub mod fakes;
 #[cfg(all(feature = "fuzzing", not(racehound_loom)))]
 pub mod fuzz;
-#[cfg(not(racehound_loom))]
-mod harness;
 pub mod http;
 pub mod ids;
 #[cfg(test)]
@@ -176,17 +179,18 @@ pub use app::api::{
 };
 pub use app::kit;
 #[cfg(not(racehound_loom))]
+pub use entry::{
+    check, explore, replay, replay_catalogue, Counterexample, Explorer, ReplayError, Report,
+    CRASH_SWEEP_FLOWS, SEEDS_ENV,
+};
+#[cfg(not(racehound_loom))]
 pub use explore::crash_sweep::{CrashFailure, CrashSweep};
 #[cfg(not(racehound_loom))]
 pub use explore::input::RunInput;
 #[cfg(not(racehound_loom))]
-pub use explore::token::{TokenError, TOKEN_FORMAT_VERSION};
+pub use explore::token::{ReplayWarning, TokenError, TOKEN_FORMAT_VERSION, WORLD_RULES_VERSION};
 #[cfg(not(racehound_loom))]
 pub use explore::verdict::{Failure, Found, Verdict};
-#[cfg(not(racehound_loom))]
-pub use harness::{
-    check, explore, replay, Counterexample, Explorer, ReplayError, Report, CRASH_SWEEP_FLOWS, SEEDS_ENV,
-};
 pub use oracle::{Invariant, Phase, Violation, WorldView};
 pub use scenario::{FaultKind, Flow, PlannedFault, Scenario, ScenarioBuilder, Step};
 /// The JSON crate that [`AppReply`] bodies and event payloads use.

@@ -15,8 +15,8 @@ pub use crate::app::api::{
 };
 pub use crate::app::kit;
 pub use crate::app::reference::Reference;
+pub use crate::entry::{Counterexample, Explorer, ReplayError, Report};
 pub use crate::explore::crash_sweep::{CrashFailure, CrashSweep};
 pub use crate::explore::input::RunInput;
-pub use crate::harness::{Counterexample, Explorer, ReplayError, Report};
 pub use crate::oracle::{Invariant, Phase, Violation, WorldView};
 pub use crate::scenario::{FaultKind, Flow, PlannedFault, Scenario, ScenarioBuilder, Step};

@@ -13,10 +13,11 @@ use std::sync::OnceLock;
 
 use racehound::app::strategies::registry;
 use racehound::explore::verdict::{Found, Verdict};
-use racehound::explore::{explore, replay, ExploreOptions};
+use racehound::explore::{explore, ExploreOptions};
 use racehound::report;
 use racehound::scenario::load::load;
 use racehound::scenario::Scenario;
+use racehound::{replay_catalogue, Counterexample};
 
 const BAD_DIR: &str = "tests/bad_scenarios";
 const FIXTURE: &str = "tests/fixtures/coupon_race.toml";
@@ -126,6 +127,11 @@ fn verdicts() -> &'static [Verdict] {
     })
 }
 
+/// The shrunk `checkout.naive` counterexample, replayed from its token as the CLI does.
+fn naive_run() -> Counterexample {
+    replay_catalogue(naive_token()).expect("token replays")
+}
+
 /// The shrunk `checkout.naive` counterexample's replay token.
 fn naive_token() -> &'static str {
     match &verdicts()[0].found {
@@ -150,23 +156,17 @@ fn the_fixture_verdicts_are_what_it_says_except_the_deliberate_one() {
 
 #[test]
 fn text_trace() {
-    let (_, outcome) = replay(naive_token()).expect("token replays");
-    insta::assert_snapshot!("report__text_trace", outcome.trace.render_text());
+    insta::assert_snapshot!("report__text_trace", naive_run().trace_text());
 }
 
 #[test]
 fn mermaid_diagram() {
-    let (_, outcome) = replay(naive_token()).expect("token replays");
-    insta::assert_snapshot!(
-        "report__mermaid",
-        report::mermaid::render(&outcome.trace, report::EXPLAIN_DIAGRAM_EVENTS_MAX)
-    );
+    insta::assert_snapshot!("report__mermaid", naive_run().mermaid());
 }
 
 #[test]
 fn explain_page() {
-    let (input, outcome) = replay(naive_token()).expect("token replays");
-    insta::assert_snapshot!("report__explain", report::explain(&input, &outcome));
+    insta::assert_snapshot!("report__explain", naive_run().explain());
 }
 
 #[test]
@@ -181,11 +181,7 @@ fn junit_report() {
 
 #[test]
 fn a_replayed_counterexample_is_the_same_run() {
-    let (_, first) = replay(naive_token()).expect("token replays");
-    let (_, second) = replay(naive_token()).expect("token replays");
+    let (first, second) = (naive_run(), naive_run());
     assert_eq!(first.trace_hash, second.trace_hash);
-    assert!(first
-        .violations()
-        .iter()
-        .any(|v| v.invariant == "no_duplicate_customers"));
+    assert!(first.breaks("no_duplicate_customers"));
 }

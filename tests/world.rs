@@ -1,13 +1,15 @@
 //! The vertical slice (issue 4): seed 004's race found end to end, shrunk, replayed; the
 //! reference surviving the same sweep with faults; determinism across runs and processes;
-//! every fault kind happening, traced and replayable.
+//! every fault kind happening, traced and replayable; `racehound replay` / `explain` warning
+//! when a token's world rules or trace hash differ from the replay's.
 
 use std::path::Path;
 
 use racehound::app::strategies::registry;
 use racehound::explore::input::{resolve, RunInput};
 use racehound::explore::verdict::Found;
-use racehound::explore::{explore, replay, run_input, token, ExploreOptions};
+use racehound::explore::{explore, run_input, token, ExploreOptions};
+use racehound::replay_catalogue;
 use racehound::scenario::{parse, Scenario};
 use racehound::sim::faults::{Fault, Service, TimedFault};
 use racehound::sim::trace::TraceKind;
@@ -41,14 +43,11 @@ fn coupon_race_is_found_shrunk_and_replayed() {
     assert!(failure.input_size_shrunk <= failure.input_size_original);
     assert!(failure.token.starts_with("rh1_"));
     // Replaying the token reproduces the failure, with the same trace hash every time.
-    let (input, first) = replay(&failure.token).expect("token replays");
-    let (_, second) = replay(&failure.token).expect("token replays");
+    let first = replay_catalogue(&failure.token).expect("token replays");
+    let second = replay_catalogue(&failure.token).expect("token replays");
     assert_eq!(first.trace_hash, second.trace_hash);
-    assert!(first
-        .violations()
-        .iter()
-        .any(|v| v.invariant == "no_duplicate_customers"));
-    assert_eq!(input.strategy, "checkout.naive");
+    assert!(first.breaks("no_duplicate_customers"));
+    assert_eq!(first.input.strategy, "checkout.naive");
     // The readable trace shows the two customer creations.
     let text = first.trace.render_text();
     assert!(text.matches("/v1/customers").count() >= 2, "{text}");
@@ -218,7 +217,7 @@ fn every_fault_kind_happens_is_traced_and_replays() {
             .iter()
             .any(|e| matches!(&e.kind, TraceKind::Fault { .. }));
         assert!(traced, "{fault:?} is not in the trace");
-        let (_, again) = replay(&token::encode(&input)).expect("replays");
+        let again = replay_catalogue(&token::encode(&input)).expect("replays");
         assert_eq!(
             outcome.trace_hash, again.trace_hash,
             "{fault:?} does not replay identically"
@@ -272,10 +271,80 @@ fn lost_response_is_unknown_not_failure() {
     assert_eq!(outcome.violations(), vec![]);
 }
 
+/// `racehound <command> <token>`: exit code, stdout, stderr.
+fn cli(command: &str, token: &str) -> (Option<i32>, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_racehound"))
+        .args([command, token])
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("racehound runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_cli_warns_when_a_token_was_made_under_other_world_rules_or_played_another_trace() {
+    let input = base_input();
+    let hash = run_input(&input).expect("runs").trace_hash;
+    let same = token::mint(&input, hash);
+    let other_rules = token::encode(&token::TokenContents {
+        world_rules: Some(token::WORLD_RULES_VERSION + 1),
+        ..token::TokenContents::new(input.clone(), Some(hash))
+    });
+    let other_trace = token::encode(&token::TokenContents::new(input.clone(), Some(hash ^ 1)));
+    let old = token::encode(&input);
+    for command in ["replay", "explain"] {
+        let (code, stdout, stderr) = cli(command, &same);
+        assert_eq!(
+            (code, stderr.as_str()),
+            (Some(0), ""),
+            "{command}: the same run, no warning"
+        );
+        assert_eq!(
+            cli(command, &old),
+            (Some(0), stdout.clone(), String::new()),
+            "{command}: an old token"
+        );
+
+        let (code, out, err) = cli(command, &other_rules);
+        assert_eq!(
+            (code, &out),
+            (Some(0), &stdout),
+            "{command}: a warning, not a failure"
+        );
+        let rules = format!(
+            "warning: this replay token was made under world rules v{}, but this racehound ({}) plays v{}",
+            token::WORLD_RULES_VERSION + 1,
+            env!("CARGO_PKG_VERSION"),
+            token::WORLD_RULES_VERSION
+        );
+        assert!(
+            err.starts_with(&rules) && err.contains("(hint: "),
+            "{command}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{command}: the trace is the same: {err}");
+
+        let (code, out, err) = cli(command, &other_trace);
+        assert_eq!((code, &out), (Some(0), &stdout), "{command}");
+        let changed = format!(
+            "warning: the behaviour changed: the token's run had trace hash {:016x}, this replay has {hash:016x}",
+            hash ^ 1
+        );
+        assert!(
+            err.starts_with(&changed) && err.contains("(hint: "),
+            "{command}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{command}: same world rules: {err}");
+    }
+}
+
 #[test]
 fn an_old_token_version_is_refused_clearly() {
     let token = token::encode(&base_input()).replacen("rh1_", "rh0_", 1);
-    let err = replay(&token).expect_err("refused");
+    let err = replay_catalogue(&token).expect_err("refused").to_string();
     assert!(err.contains("v0"), "{err}");
 }
 

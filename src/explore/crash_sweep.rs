@@ -139,7 +139,7 @@ pub fn crash_sweep_with(
             sweep.failures.push(CrashFailure {
                 at_ms,
                 violations: violations.iter().map(|v| v.to_string()).collect(),
-                token: token::encode(&input),
+                token: token::mint(&input, outcome.trace_hash),
             });
         }
     }

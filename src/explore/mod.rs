@@ -2,12 +2,16 @@
 //!
 //! [`explore`] turns (scenario, strategy) into a [`verdict::Verdict`]: it sweeps seeds until
 //! a run breaks an invariant, shrinks that run's [`input::RunInput`] to the smallest one that
-//! still breaks the same invariant, and prints it as a replay token. [`replay`] runs a token
-//! again; [`check_determinism`] runs a seed twice and compares trace hashes.
+//! still breaks the same invariant, and prints it as a replay token (the crate root's
+//! `replay` and `replay_catalogue` run a token again); [`check_determinism`] runs a seed twice
+//! and compares trace hashes. [`select::select`] picks the pairs to explore, and
+//! [`error::InputError`] is what goes wrong with the input to all of these.
 
 pub mod crash_sweep;
+pub mod error;
 pub mod golden;
 pub mod input;
+pub mod select;
 pub mod shrink;
 pub mod sweep;
 pub mod token;
@@ -111,7 +115,7 @@ pub fn explore(
                     seeds_tried: 1,
                     invariant: "sim_error".to_string(),
                     message: unknown_strategy(strategy),
-                    token: token::encode(&input),
+                    token: token::encode(&token::TokenContents::new(input.clone(), None)),
                     trace_len_original: 0,
                     trace_len_shrunk: 0,
                     input_size_original: input_size(&input),
@@ -182,7 +186,7 @@ pub fn explore_app<A: AppLogic>(
                 seeds_tried: seed.wrapping_sub(options.base_seed) + 1,
                 invariant,
                 message,
-                token: token::encode(&shrunk),
+                token: token::mint(&shrunk, outcome.trace_hash),
                 trace_len_original: report.trace_len,
                 trace_len_shrunk: outcome.trace.events.len(),
                 input_size_original: input_size(&input),
@@ -209,13 +213,6 @@ pub fn explore_app<A: AppLogic>(
         verdict,
         counterexample,
     }
-}
-
-/// Decodes a replay token and runs it again.
-pub fn replay(token: &str) -> Result<(RunInput, RunOutcome), String> {
-    let input: RunInput = token::decode(token).map_err(|e| e.to_string())?;
-    let outcome = run_input(&input)?;
-    Ok((input, outcome))
 }
 
 /// Runs `input` twice; `Err` names both hashes when they differ.

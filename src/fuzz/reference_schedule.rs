@@ -305,7 +305,7 @@ pub fn check_schedule(input: &RunInput) -> Result<(), String> {
         input.strategy,
         broken.join("\n  "),
         describe_schedule(input),
-        crate::explore::token::encode(input)
+        crate::explore::token::mint(input, outcome.trace_hash)
     ))
 }
 

@@ -9,31 +9,46 @@ pub mod mermaid;
 
 use crate::explore::input::RunInput;
 use crate::explore::verdict::{Found, Verdict};
-use crate::sim::world::RunOutcome;
+use crate::oracle::Violation;
+use crate::sim::trace::Trace;
 
-/// Most events the `explain` page's sequence diagram shows.
-pub const EXPLAIN_DIAGRAM_EVENTS_MAX: usize = 400;
+/// Most events the `explain` page shows, in its steps and in its sequence diagram (a test's
+/// failure message is the same page; `racehound replay` prints every event).
+pub const EXPLAIN_EVENTS_MAX: usize = 400;
 
-/// The `racehound explain TOKEN` page: the trace step by step and as a Mermaid diagram.
-pub fn explain(input: &RunInput, outcome: &RunOutcome) -> String {
+/// The `explain` page (`racehound explain TOKEN`, and the end of a test's failure message):
+/// the run's steps (the first [`EXPLAIN_EVENTS_MAX`]), its sequence diagram, and what broke.
+pub fn explain(input: &RunInput, trace: &Trace, violations: &[Violation], sim_error: Option<&str>) -> String {
     let mut out = format!(
         "# {} × {} (seed {})\n\n",
         input.scenario, input.strategy, input.seed
     );
     out.push_str(&format!(
         "## Steps\n\n```text\n{}```\n\n",
-        outcome.trace.render_text()
+        clipped_text(trace, EXPLAIN_EVENTS_MAX)
     ));
     out.push_str(&format!(
         "## Sequence diagram\n\n```mermaid\n{}```\n",
-        mermaid::render(&outcome.trace, EXPLAIN_DIAGRAM_EVENTS_MAX)
+        mermaid::render(trace, EXPLAIN_EVENTS_MAX)
     ));
-    if let Some(e) = &outcome.sim_error {
+    if let Some(e) = sim_error {
         out.push_str(&format!("\nsimulation error: {e}\n"));
     }
-    for v in outcome.violations() {
+    for v in violations {
         out.push_str(&format!("\nVIOLATION {v}\n"));
     }
+    out
+}
+
+/// The trace as text, cut after `events_max` events with a line saying how many more there are.
+fn clipped_text(trace: &Trace, events_max: usize) -> String {
+    let text = trace.render_text();
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() <= events_max {
+        return text;
+    }
+    let mut out = lines[..events_max].join("\n");
+    out.push_str(&format!("\n… {} more events\n", lines.len() - events_max));
     out
 }
 
@@ -80,9 +95,71 @@ pub fn verdict_note(verdict: &Verdict) -> String {
     out
 }
 
+/// A warning as the CLI prints it on stderr: `warning: ` and the message.
+pub fn warning_text(message: &dyn std::fmt::Display) -> String {
+    let text = message.to_string();
+    format!("warning: {}\n", text.trim_end())
+}
+
 /// An error as the CLI prints it on stderr: `error: ` and the message (which for a scenario
 /// file is a whole screen: file, line and column, the line, a caret and a hint).
 pub fn error_text(message: &dyn std::fmt::Display) -> String {
     let text = message.to_string();
     format!("error: {}\n", text.trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::trace::{TraceKind, TraceLog};
+    use crate::time::SimTime;
+
+    fn input() -> RunInput {
+        RunInput {
+            scenario: "s".into(),
+            strategy: "checkout.naive".into(),
+            seed: 3,
+            users: 1,
+            replicas: 1,
+            latency_ms: (1, 1),
+            loss: 0.0,
+            actors: Vec::new(),
+            faults: Vec::new(),
+        }
+    }
+
+    /// `n` events, each a line of the steps and of the diagram.
+    fn notes(n: usize) -> Trace {
+        let log = TraceLog::default();
+        for i in 0..n {
+            log.push(
+                SimTime::EPOCH,
+                "app-1",
+                TraceKind::Note {
+                    text: format!("VIOLATION note {i}"),
+                },
+            );
+        }
+        log.snapshot()
+    }
+
+    #[test]
+    fn the_explain_page_shows_at_most_the_limit_in_steps_and_diagram() {
+        let short = explain(&input(), &notes(EXPLAIN_EVENTS_MAX), &[], None);
+        assert!(short.contains(&format!("note {}", EXPLAIN_EVENTS_MAX - 1)));
+        assert!(!short.contains("more events"), "{short}");
+        let long = explain(&input(), &notes(EXPLAIN_EVENTS_MAX + 5), &[], Some("step limit"));
+        let steps = long.split("## Sequence diagram").next().unwrap_or_default();
+        assert!(
+            steps.contains(&format!("note {}\n… 5 more events\n```", EXPLAIN_EVENTS_MAX - 1)),
+            "{steps}"
+        );
+        assert!(!steps.contains(&format!("note {EXPLAIN_EVENTS_MAX}")));
+        assert!(
+            long.contains("Note over app_1: … 5 more events"),
+            "the diagram is cut at the same limit: {}",
+            &long[long.len().saturating_sub(300)..]
+        );
+        assert!(long.ends_with("\nsimulation error: step limit\n"), "{long}");
+    }
 }

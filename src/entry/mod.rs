@@ -1,13 +1,16 @@
-//! The library entry points: explore your own [`AppLogic`] in a scenario, get a [`Report`],
-//! turn it into a test failure, and replay a token.
+//! The entry points, re-exported at the crate root: explore your own [`AppLogic`] in a
+//! scenario, get a [`Report`], turn it into a test failure, and replay a token.
 //!
 //! This is a thin layer over [`crate::explore`] (sweep, shrink, tokens) and
-//! [`crate::report`] (Mermaid): the exploration is the one the CLI runs.
+//! [`crate::report`] (the `explain` page, Mermaid). The CLI is a client of it too: `racehound
+//! replay` and `racehound explain` are [`replay_catalogue`] and [`Counterexample::explain`].
 
 use crate::app::api::AppLogic;
+use crate::app::strategies::registry;
 use crate::explore::crash_sweep::{self, CrashSweep};
+pub use crate::explore::error::ReplayError;
 use crate::explore::input::{resolve, RunInput};
-use crate::explore::token::{self, TokenError};
+use crate::explore::token::{self, ReplayWarning, TokenContents};
 use crate::explore::verdict::{Failure, Found, Verdict};
 use crate::explore::{explore_app, ExploreOptions};
 use crate::oracle::{builtin_invariants, Invariant, Violation};
@@ -18,9 +21,6 @@ use crate::sync::Arc;
 
 /// The environment variable that overrides the number of seeds (like `PROPTEST_CASES`).
 pub const SEEDS_ENV: &str = "RACEHOUND_SEEDS";
-
-/// Trace events shown in a failure message (the report itself keeps them all).
-pub const MESSAGE_EVENTS_MAX: usize = 400;
 
 /// How to explore: seeds, threads, shrinking, and the invariants checked.
 ///
@@ -153,16 +153,41 @@ impl Explorer {
     }
 
     /// Decodes `token` and runs it again with `app`, checking this explorer's invariants.
+    ///
+    /// A run that differs from the one the token was made from (other world rules, another
+    /// trace) says so in [`Counterexample::warnings`].
     pub fn replay<A: AppLogic>(&self, token: &str, app: A) -> Result<Counterexample, ReplayError> {
-        let input: RunInput = token::decode(token).map_err(ReplayError::Token)?;
-        if input.strategy != app.id() {
+        let contents = token::read(token).map_err(ReplayError::Token)?;
+        if contents.input.strategy != app.id() {
             return Err(ReplayError::OtherStrategy {
-                token_strategy: input.strategy,
+                token_strategy: contents.input.strategy,
                 given: app.id().to_string(),
             });
         }
-        let outcome = run_checked(&input, Arc::new(app), &self.invariants);
-        Ok(Counterexample::new(input, outcome))
+        Ok(self.replay_contents(contents, Arc::new(app)))
+    }
+
+    /// Decodes `token` and runs it again with the catalogue strategy it names (what `racehound
+    /// replay` and `racehound explain` do), checking this explorer's invariants; differences
+    /// from the token's run are in [`Counterexample::warnings`], as for [`Explorer::replay`].
+    pub fn replay_catalogue(&self, token: &str) -> Result<Counterexample, ReplayError> {
+        let contents = token::read(token).map_err(ReplayError::Token)?;
+        let app = registry::by_id(&contents.input.strategy).ok_or_else(|| ReplayError::UnknownStrategy {
+            strategy: contents.input.strategy.clone(),
+        })?;
+        Ok(self.replay_contents(contents, Arc::new(app)))
+    }
+
+    fn replay_contents<A: AppLogic>(&self, contents: TokenContents, app: Arc<A>) -> Counterexample {
+        let outcome = run_checked(&contents.input, app, &self.invariants);
+        let warnings = contents.differences(outcome.trace_hash);
+        for warning in &warnings {
+            tracing::warn!(%warning, "replay differs from the token's run");
+        }
+        Counterexample {
+            warnings,
+            ..Counterexample::new(contents.input, outcome)
+        }
     }
 }
 
@@ -178,39 +203,18 @@ pub fn check<A: AppLogic>(scenario: &Scenario, app: A) {
 }
 
 /// Reruns a replay token with `app` (the strategy it was found with), checking the built-in
-/// invariants; use [`Explorer::replay`] to check your own too.
+/// invariants; use [`Explorer::replay`] to check your own too. A run that differs from the
+/// token's (other world rules, another trace) says so in [`Counterexample::warnings`].
 pub fn replay<A: AppLogic>(token: &str, app: A) -> Result<Counterexample, ReplayError> {
     Explorer::new().replay(token, app)
 }
 
-/// Why a token could not be replayed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReplayError {
-    /// The token is not readable by this version (see [`TokenError`]).
-    Token(TokenError),
-    /// The token was found with another strategy than the one given.
-    OtherStrategy {
-        /// The strategy id in the token.
-        token_strategy: String,
-        /// The id of the strategy passed to `replay`.
-        given: String,
-    },
+/// Reruns a replay token of one of racehound's own strategies (the catalogue, the reference)
+/// with the built-in invariants, as `racehound replay` does; [`replay`] takes your strategy.
+/// Differences from the token's run are in [`Counterexample::warnings`].
+pub fn replay_catalogue(token: &str) -> Result<Counterexample, ReplayError> {
+    Explorer::new().replay_catalogue(token)
 }
-
-impl std::fmt::Display for ReplayError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ReplayError::Token(e) => e.fmt(f),
-            ReplayError::OtherStrategy { token_strategy, given } => write!(
-                f,
-                "this replay token was found with strategy `{token_strategy}`, but replay was given `{given}` \
-                 (hint: pass the strategy whose `id()` is `{token_strategy}`)"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for ReplayError {}
 
 /// One run played out: its input, trace, and what the oracle said.
 #[derive(Debug, Clone)]
@@ -221,18 +225,25 @@ pub struct Counterexample {
     pub token: String,
     /// Every event of the run.
     pub trace: Trace,
+    /// The trace's hash (what `racehound replay` and `check-determinism` print).
+    pub trace_hash: u64,
     /// The broken invariants, first occurrence of each.
     pub violations: Vec<Violation>,
     /// The simulation itself failed (step limit, a panic in a host).
     pub sim_error: Option<String>,
+    /// What replaying a token found different from the run the token was made from: other
+    /// world rules, another trace (empty when nothing differs, and for runs not replayed).
+    pub warnings: Vec<ReplayWarning>,
 }
 
 impl Counterexample {
     fn new(input: RunInput, outcome: RunOutcome) -> Self {
         Self {
-            token: token::encode(&input),
+            token: token::mint(&input, outcome.trace_hash),
             violations: outcome.violations(),
+            warnings: Vec::new(),
             sim_error: outcome.sim_error,
+            trace_hash: outcome.trace_hash,
             trace: outcome.trace,
             input,
         }
@@ -248,40 +259,21 @@ impl Counterexample {
         self.trace.render_text()
     }
 
-    /// The trace as a Mermaid sequence diagram.
+    /// The trace as a Mermaid sequence diagram (the first [`crate::report::EXPLAIN_EVENTS_MAX`]
+    /// events).
     pub fn mermaid(&self) -> String {
-        crate::report::mermaid::render(&self.trace, MESSAGE_EVENTS_MAX)
+        crate::report::mermaid::render(&self.trace, crate::report::EXPLAIN_EVENTS_MAX)
     }
 
     /// What `racehound explain` prints: the steps and the sequence diagram, as Markdown.
     pub fn explain(&self) -> String {
-        let mut out = format!(
-            "# {} × {} (seed {})\n\n## Steps\n\n```text\n{}```\n\n## Sequence diagram\n\n```mermaid\n{}```\n",
-            self.input.scenario,
-            self.input.strategy,
-            self.input.seed,
-            clipped_trace(&self.trace),
-            self.mermaid()
-        );
-        for v in &self.violations {
-            out.push_str(&format!("\nVIOLATION {v}"));
-        }
-        if let Some(e) = &self.sim_error {
-            out.push_str(&format!("\nsimulation error: {e}"));
-        }
-        out
+        crate::report::explain(
+            &self.input,
+            &self.trace,
+            &self.violations,
+            self.sim_error.as_deref(),
+        )
     }
-}
-
-fn clipped_trace(trace: &Trace) -> String {
-    let text = trace.render_text();
-    let lines: Vec<&str> = text.lines().collect();
-    if lines.len() <= MESSAGE_EVENTS_MAX {
-        return text;
-    }
-    let mut out = lines[..MESSAGE_EVENTS_MAX].join("\n");
-    out.push_str(&format!("\n… {} more events\n", lines.len() - MESSAGE_EVENTS_MAX));
-    out
 }
 
 /// The flows [`Explorer::crash_sweep`] can sweep.
@@ -393,7 +385,7 @@ impl std::fmt::Display for Report {
             )?;
         }
         if let Some(c) = &self.counterexample {
-            writeln!(f, "\n{}", c.explain())?;
+            writeln!(f, "\n{}", c.explain().trim_end())?;
         }
         Ok(())
     }

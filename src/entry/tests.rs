@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::*;
 use crate::app::reference::Reference;
 use crate::app::strategies::checkout::CheckoutNaive;
+use crate::explore::token::{TokenError, WORLD_RULES_VERSION};
 use crate::oracle::WorldView;
 use crate::scenario::{Flow, Step};
 
@@ -108,6 +109,17 @@ fn a_custom_invariant_passes_or_fails_with_the_code_under_test() {
         .breaks("customers_carry_user_id"));
     let plain = replay(token, CheckoutNaive).expect("replays");
     assert!(plain.violations.is_empty(), "{:?}", plain.violations);
+    // The trace notes the broken invariants, so checking others plays another trace: the
+    // replay says so, and with the same explorer it does not.
+    assert!(
+        matches!(plain.warnings[..], [ReplayWarning::BehaviourChanged { .. }]),
+        "{:?}",
+        plain.warnings
+    );
+    assert_eq!(
+        explorer.replay(token, CheckoutNaive).expect("replays").warnings,
+        vec![]
+    );
 }
 
 #[test]
@@ -155,12 +167,93 @@ fn a_failing_verdict_is_a_readable_test_failure() {
         message.contains("## Steps") && message.contains("```mermaid\nsequenceDiagram"),
         "{message}"
     );
-    // The same token through the CLI's path gives the same run.
-    let (_, outcome) = crate::explore::replay(&failure.token).expect("the CLI replays catalogue tokens");
+    // The same token through the CLI's path gives the same run, and the same explain page.
+    let again = replay_catalogue(&failure.token).expect("the CLI replays catalogue tokens");
     let c = report.counterexample.as_ref().expect("counterexample");
-    assert_eq!(outcome.trace_hash, c.trace.trace_hash());
+    assert_eq!(again.trace_hash, c.trace_hash);
+    assert_eq!(c.trace_hash, c.trace.trace_hash());
+    assert_eq!(again.explain(), c.explain());
+    assert!(
+        message.contains(c.explain().trim_end()),
+        "the message ends with the explain page"
+    );
     // A passing report does not panic.
     explore(&coupon_race(3), Reference).assert_pass();
+}
+
+#[test]
+fn a_token_records_the_world_rules_and_the_trace_hash_of_the_run_it_replays() {
+    // The failure's token is the shrunk run's: its hash is the counterexample's.
+    let report = Explorer::new().explore(&coupon_race(60), CheckoutNaive);
+    let failure = report.failure().expect("checkout.naive races");
+    let c = report.counterexample.as_ref().expect("counterexample");
+    assert!(failure.input_size_shrunk < failure.input_size_original || failure.shrink_runs > 0);
+    let contents = token::read(&failure.token).expect("reads");
+    assert_eq!(contents.world_rules, Some(WORLD_RULES_VERSION));
+    assert_eq!(contents.trace_hash, Some(c.trace_hash));
+    assert_eq!(c.token, failure.token);
+    // One seed, and every failing crash point, record their own run.
+    let seed = Explorer::new().run_seed(&coupon_race(60), CheckoutNaive, failure.seed);
+    assert_eq!(
+        token::read(&seed.token).expect("reads").trace_hash,
+        Some(seed.trace_hash)
+    );
+    let sweep = crate::explore::crash_sweep::crash_sweep("checkout.naive", "checkout").expect("sweeps");
+    let crash = sweep
+        .failures
+        .first()
+        .expect("checkout.naive loses a customer to a crash");
+    let replayed = replay_catalogue(&crash.token).expect("replays");
+    assert_eq!(replayed.warnings, vec![], "the crash point replays as recorded");
+    // Replaying each reproduces the recorded trace: nothing to warn about.
+    for token in [&failure.token, &seed.token] {
+        let again = replay(token, CheckoutNaive).expect("replays");
+        assert_eq!(again.warnings, vec![]);
+        assert_eq!(&again.token, token, "the replay's own token is the same");
+    }
+}
+
+#[test]
+fn a_replay_under_other_world_rules_warns_and_another_trace_says_the_behaviour_changed() {
+    let run = Explorer::new().run_seed(&coupon_race(60), CheckoutNaive, 10);
+    let mut contents = token::read(&run.token).expect("reads");
+    // Other world rules, same trace: a warning naming both versions.
+    contents.world_rules = Some(WORLD_RULES_VERSION + 1);
+    let other_rules = token::encode(&contents);
+    for again in [
+        replay(&other_rules, CheckoutNaive).expect("replays"),
+        replay_catalogue(&other_rules).expect("replays"),
+    ] {
+        assert_eq!(
+            again.warnings,
+            vec![ReplayWarning::OtherWorldRules {
+                token: WORLD_RULES_VERSION + 1,
+                current: WORLD_RULES_VERSION
+            }]
+        );
+        assert_eq!(again.trace_hash, run.trace_hash, "the run itself is the same");
+    }
+    // Same world rules, another trace: the behaviour changed, with both hashes.
+    contents.world_rules = Some(WORLD_RULES_VERSION);
+    contents.trace_hash = Some(run.trace_hash ^ 0xff);
+    let other_trace = token::encode(&contents);
+    let again = replay(&other_trace, CheckoutNaive).expect("replays");
+    assert_eq!(
+        again.warnings,
+        vec![ReplayWarning::BehaviourChanged {
+            recorded: run.trace_hash ^ 0xff,
+            replayed: run.trace_hash
+        }]
+    );
+    let text = again.warnings[0].to_string();
+    assert!(
+        text.contains(&format!("{:016x}", run.trace_hash ^ 0xff)),
+        "{text}"
+    );
+    assert!(text.contains(&format!("{:016x}", run.trace_hash)), "{text}");
+    // A token from before the world rules and trace hash were recorded: nothing to compare.
+    let old = token::encode(&run.input);
+    assert_eq!(replay(&old, CheckoutNaive).expect("replays").warnings, vec![]);
 }
 
 #[test]
@@ -201,7 +294,14 @@ fn tokens_replay_only_with_their_strategy_and_version() {
 fn the_cli_path_explains_a_token_of_a_user_strategy() {
     let mut input = crate::explore::input::resolve(&one_checkout(1), "reference", 0);
     input.strategy = "acme.checkout".into();
-    let err = crate::explore::replay(&token::encode(&input)).unwrap_err();
+    let err = replay_catalogue(&token::encode(&input)).unwrap_err();
+    assert_eq!(
+        err,
+        ReplayError::UnknownStrategy {
+            strategy: "acme.checkout".into()
+        }
+    );
+    let err = err.to_string();
     assert!(err.contains("unknown strategy `acme.checkout`"), "{err}");
     assert!(err.contains("not in racehound's catalogue"), "{err}");
     assert!(err.contains("racehound::replay(token, YourStrategy)"), "{err}");
