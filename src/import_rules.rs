@@ -345,6 +345,71 @@ fn every_import_in_the_library_follows_the_layers_of_architecture_md() {
     );
 }
 
+/// Every `pub` struct, enum or type alias name and the files that define it (`sync.rs`
+/// defines its locks twice on purpose: std or loom, one per build).
+fn public_type_definitions(files: &[(PathBuf, String)]) -> BTreeMap<String, Vec<String>> {
+    let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (relative, source) in files {
+        if relative == Path::new("sync.rs") {
+            continue;
+        }
+        for line in source.lines() {
+            let line = line.trim_start();
+            let rest = [
+                "pub struct ",
+                "pub enum ",
+                "pub type ",
+                "pub(crate) struct ",
+                "pub(crate) enum ",
+            ]
+            .iter()
+            .find_map(|prefix| line.strip_prefix(prefix));
+            if let Some(rest) = rest {
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                names
+                    .entry(name)
+                    .or_default()
+                    .push(relative.display().to_string());
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn no_type_name_is_defined_twice() {
+    let src = manifest_dir().join("src");
+    let mut files = Vec::new();
+    sources(&src, &src, &mut files);
+    let twice: Vec<String> = public_type_definitions(&files)
+        .into_iter()
+        .filter(|(_, at)| at.len() > 1)
+        .map(|(name, at)| format!("{name}: {}", at.join(", ")))
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "type names defined more than once (hint: one vocabulary type, or a name that says whose it is):\n{}",
+        twice.join("\n")
+    );
+}
+
+#[test]
+fn a_type_defined_in_two_files_is_found() {
+    let files = vec![
+        (PathBuf::from("a.rs"), "pub enum Service {\n}\n".to_string()),
+        (
+            PathBuf::from("b/c.rs"),
+            "    pub struct Service(u8);\npub struct Other;\n".to_string(),
+        ),
+    ];
+    let names = public_type_definitions(&files);
+    assert_eq!(names["Service"], vec!["a.rs".to_string(), "b/c.rs".to_string()]);
+    assert_eq!(names["Other"].len(), 1);
+}
+
 #[test]
 fn a_forbidden_import_in_the_fixture_is_reported_with_its_line() {
     let fixture = std::fs::read_to_string(manifest_dir().join("tests/fixtures/import_rules/forbidden.rs"))

@@ -4,7 +4,7 @@
 
 use crate::app::api::{AppLogic, UserSpec};
 use crate::fakes::clerk::{Clerk, ClerkConfig, CreateUser};
-use crate::fakes::postgres::{Database, Step};
+use crate::fakes::postgres::{Database, Submitted};
 use crate::fakes::stripe::{Stripe, StripeConfig};
 use crate::http::{HttpRequest, Method};
 use crate::time::SimTime;
@@ -119,7 +119,7 @@ pub fn prepare<A: AppLogic>(seed: u64, app: &A, users: u32, now: SimTime) -> Res
     let session = db.connect();
     for stmt in app.seed_rows(&specs) {
         match db.execute(session, &stmt) {
-            Step::Done(Ok(_)) => {}
+            Submitted::Done(Ok(_)) => {}
             other => return Err(SetupError(format!("seed row {stmt}: {other:?}"))),
         }
     }

@@ -64,16 +64,11 @@ fn reference_schedule_corpus_covers_every_flow_and_fault_kind() {
     for path in corpus_files("reference_schedule") {
         let data = std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         let input = reference_schedule_input(&data);
-        flows.extend(
-            input
-                .actors
-                .iter()
-                .flat_map(|a| a.steps.iter().map(|s| s.flow.clone())),
-        );
+        flows.extend(input.actors.iter().flat_map(|a| a.steps.iter().map(|s| s.flow)));
         kinds.extend(input.faults.iter().map(|f| Fault::kind_name(&f.fault)));
     }
     for flow in SCHEDULE_FLOWS {
-        assert!(flows.iter().any(|f| f == flow), "no corpus file plays {flow}");
+        assert!(flows.contains(&flow), "no corpus file plays {flow}");
     }
     for kind in FAULT_KINDS {
         assert!(

@@ -36,7 +36,7 @@ use racehound::app::api::AppLogic;
 use racehound::app::reference::Reference;
 use racehound::fakes::postgres::{
     BlockedOn, ColumnType, Database, DbError, DeadlockVictim, LockScope, Outcome, Row, SessionId, SetValue,
-    Step, Stmt, TableSchema, Value,
+    Stmt, Submitted, TableSchema, Value,
 };
 use racehound::pg::{connect_raw, create_table_sql, drop_schema, execute_on, install_schema, map_error};
 use racehound::rng::SimRng;
@@ -164,7 +164,7 @@ fn run_model(case: &Case, mutant: Mutant) -> Result<Trace, String> {
     let setup = db.connect();
     for stmt in &case.seed {
         match db.execute(setup, stmt) {
-            Step::Done(Ok(_)) => {}
+            Submitted::Done(Ok(_)) => {}
             other => return Err(format!("model seed {stmt}: {other:?}")),
         }
     }
@@ -189,8 +189,8 @@ fn run_model(case: &Case, mutant: Mutant) -> Result<Trace, String> {
                     return Err(format!("case issues `{stmt}` on blocked session S{s}"));
                 }
                 match db.execute(id, stmt) {
-                    Step::Done(result) => Some(norm(&result)),
-                    Step::Blocked(BlockedOn::UniqueKey { .. })
+                    Submitted::Done(result) => Some(norm(&result)),
+                    Submitted::Blocked(BlockedOn::UniqueKey { .. })
                         if mutant == Mutant::InsertNoWait && matches!(stmt, Stmt::Insert { .. }) =>
                     {
                         Some(Res::Err {
@@ -198,7 +198,7 @@ fn run_model(case: &Case, mutant: Mutant) -> Result<Trace, String> {
                             constraint: None,
                         })
                     }
-                    Step::Blocked(_) => {
+                    Submitted::Blocked(_) => {
                         pending.push((s, stmt.clone()));
                         None
                     }
@@ -210,7 +210,7 @@ fn run_model(case: &Case, mutant: Mutant) -> Result<Trace, String> {
             let mut progressed = false;
             for i in 0..pending.len() {
                 let (ps, stmt) = pending[i].clone();
-                if let Step::Done(result) = db.execute(ids[ps], &stmt) {
+                if let Submitted::Done(result) = db.execute(ids[ps], &stmt) {
                     completed.push((ps, norm(&result)));
                     pending.remove(i);
                     progressed = true;
@@ -230,7 +230,7 @@ fn run_model(case: &Case, mutant: Mutant) -> Result<Trace, String> {
     let mut tables = BTreeMap::new();
     for table in &case.tables {
         match db.execute(reader, &Stmt::select(&table.name)) {
-            Step::Done(Ok(outcome)) => {
+            Submitted::Done(Ok(outcome)) => {
                 let mut rows = outcome.rows;
                 rows.sort();
                 tables.insert(table.name.clone(), rows);

@@ -28,6 +28,7 @@ use crate::sim::dispatch::{
 use crate::sim::input::{resolve, ResolvedStep, RunInput};
 use crate::sync::{Arc, Mutex};
 use crate::time::{Clock, ManualClock, SimTime};
+use crate::vocabulary::Flow;
 
 /// Real latency at every interleaving point of a stress run (a Stripe call, a DB statement).
 pub const STRESS_LATENCY_MS: (u64, u64) = (5, 100);
@@ -135,8 +136,8 @@ impl<A: AppLogic> Run<A> {
 
     async fn play(&self, actor: usize, user_id: &str, step: &ResolvedStep) {
         tokio::time::sleep(Duration::from_millis(step.at_ms)).await;
-        match step.flow.as_str() {
-            "pay" => {
+        match step.flow {
+            Flow::Pay => {
                 let session = self.sessions.lock().get(actor).cloned().flatten();
                 if let Some(session) = session {
                     let _ = StripeTransport::new(&self.shared)
@@ -144,7 +145,7 @@ impl<A: AppLogic> Run<A> {
                         .await;
                 }
             }
-            "clerk_subscription" => {
+            Flow::ClerkSubscription => {
                 let plan = step.plan.clone().unwrap_or_else(|| "team".to_string());
                 let now = self.shared.clock.now();
                 let _ = subscribe_in_clerk_billing(&mut self.shared.clerk.lock(), now, user_id, &plan);

@@ -15,9 +15,10 @@ use crate::sim::faults::{Fault, TimedFault};
 use crate::sim::trace::TraceKind;
 use crate::sim::world::RunOutcome;
 use crate::time::EPOCH_UNIX_MS;
+use crate::vocabulary::Flow;
 
 /// The flows the sweep covers, each as the browser steps that drive it.
-pub const SWEPT_FLOWS: &[&str] = &crate::scenario::BROWSER_FLOWS;
+pub const SWEPT_FLOWS: &[&str] = Flow::NAMES.split_at(Flow::BROWSER.len()).0;
 
 /// The replica that crashes (the only one).
 pub const CRASHED_HOST: &str = "app-1";
@@ -50,13 +51,13 @@ pub struct CrashSweep {
     pub failures: Vec<CrashFailure>,
 }
 
-fn step(flow: &str, at_ms: u64) -> ResolvedStep {
+fn step(flow: Flow, at_ms: u64) -> ResolvedStep {
     ResolvedStep {
-        flow: flow.to_string(),
+        flow,
         at_ms,
         replica: None,
-        coupon: (flow == "apply_coupon").then(|| crate::setup::COUPON_ID.to_string()),
-        plan: matches!(flow, "create_team_org" | "clerk_subscription").then(|| "team".to_string()),
+        coupon: (flow == Flow::ApplyCoupon).then(|| crate::setup::COUPON_ID.to_string()),
+        plan: matches!(flow, Flow::CreateTeamOrg | Flow::ClerkSubscription).then(|| "team".to_string()),
         attempts: 3,
         timeout_ms: 3_000,
     }
@@ -65,9 +66,11 @@ fn step(flow: &str, at_ms: u64) -> ResolvedStep {
 /// The fault-free input that plays `flow` once for user 1 (with what it needs first: a
 /// checkout session before `pay`).
 pub fn flow_input(strategy: &str, flow: &str) -> RunInput {
-    let steps = match flow {
-        "pay" => vec![step("checkout", 0), step("pay", 400)],
-        other => vec![step(other, 0)],
+    // A name the sweep does not know plays no step (the baseline then has nothing to sweep).
+    let steps = match Flow::from_name(flow) {
+        Some(Flow::Pay) => vec![step(Flow::Checkout, 0), step(Flow::Pay, 400)],
+        Some(other) => vec![step(other, 0)],
+        None => Vec::new(),
     };
     RunInput {
         scenario: format!("crash_sweep.{flow}"),

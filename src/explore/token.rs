@@ -280,7 +280,7 @@ mod tests {
                 user: 1,
                 steps: vec![
                     ResolvedStep {
-                        flow: "checkout".into(),
+                        flow: crate::vocabulary::Flow::Checkout,
                         at_ms: 0,
                         replica: None,
                         coupon: None,
@@ -289,7 +289,7 @@ mod tests {
                         timeout_ms: 3_000,
                     },
                     ResolvedStep {
-                        flow: "apply_coupon".into(),
+                        flow: crate::vocabulary::Flow::ApplyCoupon,
                         at_ms: 117,
                         replica: Some(1),
                         coupon: Some("SAVE20".into()),

@@ -5,7 +5,7 @@
 //! target decodes the ops from the fuzzer's bytes.
 
 use super::Bytes;
-use crate::fakes::postgres::interleavings::{run, Op, Probe, Run};
+use crate::fakes::postgres::interleavings::{run, Probe, Run, SessionOp};
 use crate::fakes::postgres::DeadlockVictim;
 
 /// Most statements one input plays.
@@ -13,11 +13,11 @@ const DB_OPS_MAX: usize = 64;
 /// Most probe statements.
 const DB_PROBE_MAX: usize = 8;
 
-fn decode(bytes: &mut Bytes<'_>) -> Op {
-    Op::decode(&mut || bytes.byte())
+fn decode(bytes: &mut Bytes<'_>) -> SessionOp {
+    SessionOp::decode(&mut || bytes.byte())
 }
 
-fn db_run(sessions: usize, ops: &[(usize, Op)], probe: Option<&Probe>, victim: DeadlockVictim) -> Run {
+fn db_run(sessions: usize, ops: &[(usize, SessionOp)], probe: Option<&Probe>, victim: DeadlockVictim) -> Run {
     run(sessions, ops, probe, victim).unwrap_or_else(|why| panic!("{why}"))
 }
 
@@ -34,7 +34,7 @@ pub fn db_model(data: &[u8]) {
     } else {
         DeadlockVictim::ClosingStatement
     };
-    let probe_ops: Vec<Op> = (0..bytes.below(DB_PROBE_MAX + 1))
+    let probe_ops: Vec<SessionOp> = (0..bytes.below(DB_PROBE_MAX + 1))
         .map(|_| decode(&mut bytes))
         .collect();
     let (probe_at, disconnect, interleaved) = (bytes.byte(), bytes.bool(), bytes.bool());

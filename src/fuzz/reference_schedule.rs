@@ -5,13 +5,14 @@ use super::Bytes;
 use crate::scenario::PlannedFault;
 use crate::sim::faults::{Service, TimedFault};
 use crate::sim::input::{random_fault, to_timed, FaultDraws, ResolvedActor, ResolvedStep, RunInput};
+use crate::vocabulary::{FaultKind, Flow};
 
 /// The strategy [`reference_schedule`] runs.
 pub const SCHEDULE_STRATEGY: &str = "reference";
 /// The scenario name a decoded schedule carries (it shows in the replay token).
 pub const SCHEDULE_SCENARIO: &str = "fuzz.reference_schedule";
 /// The flows a schedule step is drawn from, by `byte % 6`.
-pub const SCHEDULE_FLOWS: [&str; 6] = crate::scenario::BROWSER_FLOWS;
+pub const SCHEDULE_FLOWS: [Flow; 6] = crate::scenario::BROWSER_FLOWS;
 /// Client timeouts per attempt a step is given, by `byte % 3`.
 const SCHEDULE_TIMEOUTS_MS: [u64; 3] = [1_000, 3_000, 10_000];
 
@@ -74,7 +75,7 @@ fn schedule_step(bytes: &mut Bytes<'_>, replicas: u32) -> ResolvedStep {
     let flow = SCHEDULE_FLOWS
         .get(bytes.below(SCHEDULE_FLOWS.len()))
         .copied()
-        .unwrap_or("checkout");
+        .unwrap_or(Flow::Checkout);
     let at_ms = schedule_u16(bytes) % 1_001;
     let replica = match bytes.below(replicas as usize + 1) {
         0 => None,
@@ -87,13 +88,13 @@ fn schedule_step(bytes: &mut Bytes<'_>, replicas: u32) -> ResolvedStep {
         .unwrap_or(10_000);
     let coupon_byte = bytes.bool();
     let coupon = match flow {
-        "apply_coupon" => Some(crate::setup::COUPON_ID.to_string()),
-        "checkout" if coupon_byte => Some(crate::setup::COUPON_ID.to_string()),
+        Flow::ApplyCoupon => Some(crate::setup::COUPON_ID.to_string()),
+        Flow::Checkout if coupon_byte => Some(crate::setup::COUPON_ID.to_string()),
         _ => None,
     };
-    let plan = matches!(flow, "create_team_org" | "clerk_subscription").then(|| "team".to_string());
+    let plan = matches!(flow, Flow::CreateTeamOrg | Flow::ClerkSubscription).then(|| "team".to_string());
     ResolvedStep {
-        flow: flow.to_string(),
+        flow,
         at_ms,
         replica,
         coupon,
@@ -139,7 +140,7 @@ impl FaultDraws for ScheduleDraws {
         self.scaled(range)
     }
 
-    fn service(&mut self, _kind: &str) -> Option<Service> {
+    fn service(&mut self, _kind: FaultKind) -> Option<Service> {
         Some(if self.p % 2 == 0 {
             Service::Stripe
         } else {
@@ -147,7 +148,7 @@ impl FaultDraws for ScheduleDraws {
         })
     }
 
-    fn count(&mut self, _kind: &str, max: u32) -> Option<u32> {
+    fn count(&mut self, _kind: FaultKind, max: u32) -> Option<u32> {
         Some(1 + u32::from(self.q) % max.max(1))
     }
 
@@ -159,11 +160,10 @@ impl FaultDraws for ScheduleDraws {
 /// One planned fault from 6 bytes: the kind, the time, `p`, `q`, `r` (see
 /// [`reference_schedule_input`]), its parameters by the shared [`random_fault`].
 fn schedule_fault(bytes: &mut Bytes<'_>, replicas: u32) -> PlannedFault {
-    use crate::scenario::FAULT_KINDS;
-    let kind = FAULT_KINDS
-        .get(bytes.below(FAULT_KINDS.len()))
+    let kind = FaultKind::ALL
+        .get(bytes.below(FaultKind::ALL.len()))
         .copied()
-        .unwrap_or("time_jump_25h");
+        .unwrap_or(FaultKind::TimeJump25h);
     let at_ms = schedule_u16(bytes) % 2_001;
     let (p, q, r) = (bytes.byte(), bytes.byte(), bytes.byte());
     random_fault(kind, replicas, &mut ScheduleDraws { at_ms, p, q, r })
@@ -237,7 +237,7 @@ fn signups_given_up(input: &RunInput, outcome: &crate::sim::world::RunOutcome) -
                     .steps
                     .iter()
                     .enumerate()
-                    .filter(|(_, step)| step.flow == "signup")
+                    .filter(|(_, step)| step.flow == Flow::Signup)
                     .map(move |(s, _)| format!("browser-{}.{}", a + 1, s + 1))
             })
             .collect();
@@ -361,12 +361,12 @@ mod tests {
                 assert!(actor.user < input.users, "{input:?}");
                 assert!((1..=4).contains(&actor.steps.len()), "{input:?}");
                 for step in &actor.steps {
-                    assert!(SCHEDULE_FLOWS.contains(&step.flow.as_str()), "{step:?}");
+                    assert!(SCHEDULE_FLOWS.contains(&step.flow), "{step:?}");
                     assert!(step.at_ms <= 1_000, "{step:?}");
                     assert!(step.replica.is_none_or(|r| r < input.replicas), "{step:?}");
                     assert!((1..=3).contains(&step.attempts), "{step:?}");
                     assert!(step.timeout_ms >= 1_000, "{step:?}");
-                    flows.insert(step.flow.clone());
+                    flows.insert(step.flow);
                 }
             }
             assert!(input.faults.len() <= 3, "{input:?}");

@@ -5,7 +5,7 @@ use serde_json::Value as Json;
 
 use super::Bytes;
 use crate::fakes::stripe::webhook as stripe_webhook;
-use crate::fakes::stripe::{FaultKind, Stripe, StripeConfig};
+use crate::fakes::stripe::{Stripe, StripeConfig, StripeFaultKind};
 use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::time::SimTime;
 
@@ -307,14 +307,14 @@ impl StripeRun {
             .unwrap_or((Method::Post, "/v1/customers"));
         let prefix = template.split("/{}").next().unwrap_or(template);
         let kind = [
-            FaultKind::ApiError500,
-            FaultKind::RateLimit429,
-            FaultKind::LockTimeout429,
-            FaultKind::CommitThenDropResponse,
+            StripeFaultKind::ApiError500,
+            StripeFaultKind::RateLimit429,
+            StripeFaultKind::LockTimeout429,
+            StripeFaultKind::CommitThenDropResponse,
         ]
         .get(bytes.below(4))
         .copied()
-        .unwrap_or(FaultKind::ApiError500);
+        .unwrap_or(StripeFaultKind::ApiError500);
         let method = bytes.bool().then_some(method);
         let count = 1 + u32::from(bytes.byte() % 3);
         if self.stripe.faults_mut().next(method, prefix, count, kind).is_ok() {

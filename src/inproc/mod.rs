@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::app::api::{Db, DbConn, DbError, Env, EnvRng, Outcome, ProcessMemory, SqlState, Stmt};
 use crate::app::clients::{ClerkClient, HttpTransport, StripeClient};
 use crate::fakes::clerk::Clerk;
-use crate::fakes::postgres::{Database, SessionId, Step};
+use crate::fakes::postgres::{Database, SessionId, Submitted};
 use crate::fakes::stripe::{Began, Stripe, DROP_RESPONSE_HEADER};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::setup::Prepared;
@@ -258,8 +258,8 @@ impl DbConn for InProcConn {
         for _ in 0..BLOCKED_RETRIES_MAX {
             let step = self.shared.db.lock().execute(self.session, &stmt);
             match step {
-                Step::Done(result) => return result,
-                Step::Blocked(_) => blocked_wait(&self.shared).await,
+                Submitted::Done(result) => return result,
+                Submitted::Blocked(_) => blocked_wait(&self.shared).await,
             }
         }
         let cancelled = self.shared.db.lock().cancel_blocked(self.session);

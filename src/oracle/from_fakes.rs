@@ -6,6 +6,7 @@ use crate::app::api::{Row, TableSchema, UserSpec};
 use crate::fakes::clerk::{Clerk, ClerkSnapshot, Organization};
 use crate::fakes::postgres::{Database, DbSnapshot};
 use crate::fakes::stripe::{Objects, Stripe, StripeSnapshot};
+use crate::vocabulary::Flow;
 
 use super::{CustomerView, OrgView, SubscriptionView, WorldView};
 
@@ -14,8 +15,8 @@ use super::{CustomerView, OrgView, SubscriptionView, WorldView};
 pub struct ActorStep<'a> {
     /// The user's index in the run's users.
     pub user: u32,
-    /// The flow's name (`signup`, `create_team_org`, …).
-    pub flow: &'a str,
+    /// What the step did.
+    pub flow: Flow,
     /// The plan the step asked for, if any.
     pub plan: Option<&'a str>,
 }
@@ -32,8 +33,10 @@ pub fn note_actor_facts<'a>(
             continue;
         };
         match step.flow {
-            "signup" if !view.signed_up.contains(&user.user_id) => view.signed_up.push(user.user_id.clone()),
-            "create_team_org" | "clerk_subscription" => {
+            Flow::Signup if !view.signed_up.contains(&user.user_id) => {
+                view.signed_up.push(user.user_id.clone())
+            }
+            Flow::CreateTeamOrg | Flow::ClerkSubscription => {
                 let pair = (user.user_id.clone(), step.plan.unwrap_or("team").to_string());
                 if !view.team_plans.contains(&pair) {
                     view.team_plans.push(pair);

@@ -45,14 +45,7 @@ pub struct OrgView {
     pub public_metadata: serde_json::Value,
 }
 
-/// Which service sent a webhook.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Service {
-    /// Stripe.
-    Stripe,
-    /// Clerk (through Svix).
-    Clerk,
-}
+pub use crate::vocabulary::Service;
 
 /// What happened to one webhook event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

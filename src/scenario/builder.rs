@@ -25,117 +25,17 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{
-    load::LoadError, parse, Actor, PlannedFault, Scenario, ScenarioError, Step, ACTORS_MAX, FAULT_KINDS,
-    FLOWS, SEEDS_MAX, STEPS_MAX, USERS_MAX,
+    load::LoadError, parse, Actor, PlannedFault, Scenario, ScenarioError, Step, ACTORS_MAX, FLOWS, SEEDS_MAX,
+    STEPS_MAX, USERS_MAX,
 };
 
-/// What a scenario step does (the TOML `flow` key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[non_exhaustive]
-pub enum Flow {
-    /// `signup`: the auth callback after Clerk created the user.
-    Signup,
-    /// `checkout`: start checkout for the world's price.
-    Checkout,
-    /// `apply_coupon`: re-create the Checkout Session with a coupon.
-    ApplyCoupon,
-    /// `pay`: complete the user's open Checkout Session (Stripe sends the webhooks).
-    Pay,
-    /// `create_team_org`: the create-team-org endpoint.
-    CreateTeamOrg,
-    /// `clerk_subscription`: Clerk Billing creates a subscription (a Clerk webhook).
-    ClerkSubscription,
-    /// `reconcile`: the periodic repair sweep, on demand.
-    Reconcile,
-}
-
-impl Flow {
-    /// Every flow, in [`FLOWS`] order.
-    pub const ALL: [Flow; 7] = [
-        Flow::Signup,
-        Flow::Checkout,
-        Flow::ApplyCoupon,
-        Flow::Pay,
-        Flow::CreateTeamOrg,
-        Flow::ClerkSubscription,
-        Flow::Reconcile,
-    ];
-
-    /// The name a scenario file uses.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Flow::Signup => "signup",
-            Flow::Checkout => "checkout",
-            Flow::ApplyCoupon => "apply_coupon",
-            Flow::Pay => "pay",
-            Flow::CreateTeamOrg => "create_team_org",
-            Flow::ClerkSubscription => "clerk_subscription",
-            Flow::Reconcile => "reconcile",
-        }
-    }
-}
-
-/// A fault kind (the TOML `[faults.rates]` keys and `[[faults.plan]] kind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[non_exhaustive]
-pub enum FaultKind {
-    /// `crash`: an app replica crashes and restarts.
-    Crash,
-    /// `partition`: a replica loses its link to PostgreSQL, Stripe or Clerk for a while.
-    Partition,
-    /// `stripe_5xx`: Stripe answers 500.
-    Stripe5xx,
-    /// `stripe_429`: Stripe rate-limits.
-    Stripe429,
-    /// `clerk_5xx`: Clerk answers 500.
-    Clerk5xx,
-    /// `clerk_429`: Clerk rate-limits.
-    Clerk429,
-    /// `lost_response`: the request happened, its response is lost.
-    LostResponse,
-    /// `db_connection_drop`: a replica's database connections are killed.
-    DbConnectionDrop,
-    /// `webhook_duplicate`: a webhook is delivered twice.
-    WebhookDuplicate,
-    /// `webhook_reorder`: webhooks arrive out of order.
-    WebhookReorder,
-    /// `webhook_delay`: a webhook is held back.
-    WebhookDelay,
-    /// `webhook_early`: a webhook arrives before the API response that caused it.
-    WebhookEarly,
-    /// `time_jump_25h`: the services' clocks jump 25 hours (idempotency keys expire).
-    TimeJump25h,
-}
-
-impl FaultKind {
-    /// Every fault kind, in [`FAULT_KINDS`] order.
-    pub const ALL: [FaultKind; 13] = [
-        FaultKind::Crash,
-        FaultKind::Partition,
-        FaultKind::Stripe5xx,
-        FaultKind::Stripe429,
-        FaultKind::Clerk5xx,
-        FaultKind::Clerk429,
-        FaultKind::LostResponse,
-        FaultKind::DbConnectionDrop,
-        FaultKind::WebhookDuplicate,
-        FaultKind::WebhookReorder,
-        FaultKind::WebhookDelay,
-        FaultKind::WebhookEarly,
-        FaultKind::TimeJump25h,
-    ];
-
-    /// The name a scenario file uses.
-    pub fn as_str(self) -> &'static str {
-        FAULT_KINDS[self as usize]
-    }
-}
+pub use crate::vocabulary::{FaultKind, Flow};
 
 impl Step {
     /// A step of `flow` starting at 0 ms, sent through the load balancer, with no retry.
     pub fn new(flow: Flow) -> Self {
         Self {
-            flow: flow.as_str().to_string(),
+            flow,
             at_ms: (0, 0),
             replica: None,
             coupon: None,
@@ -187,7 +87,7 @@ impl PlannedFault {
     pub fn new(kind: FaultKind, at_ms: u64) -> Self {
         Self {
             at_ms,
-            kind: kind.as_str().to_string(),
+            kind,
             host: None,
             restart_after_ms: None,
             peer: None,
@@ -327,9 +227,7 @@ impl ScenarioBuilder {
 
     /// Each run gets one fault of `kind` at a seeded time with this probability (`[faults.rates]`).
     pub fn fault_rate(mut self, kind: FaultKind, probability: f64) -> Self {
-        self.scenario
-            .fault_rates
-            .insert(kind.as_str().to_string(), probability);
+        self.scenario.fault_rates.insert(kind, probability);
         self
     }
 
@@ -458,6 +356,7 @@ impl ScenarioBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::FAULT_KINDS;
 
     #[test]
     fn enums_match_the_file_format_names() {

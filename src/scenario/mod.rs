@@ -18,42 +18,13 @@ pub use file::RangeMs;
 use file::ScenarioFile;
 
 /// The flows a user's browser drives (every flow but the cron's `reconcile`).
-pub const BROWSER_FLOWS: [&str; 6] = [
-    "signup",
-    "checkout",
-    "apply_coupon",
-    "pay",
-    "create_team_org",
-    "clerk_subscription",
-];
+pub const BROWSER_FLOWS: [Flow; 6] = Flow::BROWSER;
 
 /// Flows a scenario step may name.
-pub const FLOWS: &[&str] = &[
-    "signup",
-    "checkout",
-    "apply_coupon",
-    "pay",
-    "create_team_org",
-    "clerk_subscription",
-    "reconcile",
-];
+pub const FLOWS: &[&str] = &Flow::NAMES;
 
 /// Fault kinds a scenario may name (in `[faults.rates]` and `[[faults.plan]]`).
-pub const FAULT_KINDS: &[&str] = &[
-    "crash",
-    "partition",
-    "stripe_5xx",
-    "stripe_429",
-    "clerk_5xx",
-    "clerk_429",
-    "lost_response",
-    "db_connection_drop",
-    "webhook_duplicate",
-    "webhook_reorder",
-    "webhook_delay",
-    "webhook_early",
-    "time_jump_25h",
-];
+pub const FAULT_KINDS: &[&str] = &FaultKind::NAMES;
 
 /// Most seeds a scenario may ask for per strategy.
 pub const SEEDS_MAX: u32 = 100_000;
@@ -132,8 +103,8 @@ impl ScenarioError {
 /// A run-ready step.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Step {
-    /// One of [`FLOWS`].
-    pub flow: String,
+    /// What the step does.
+    pub flow: Flow,
     /// Start time range after the actor starts.
     pub at_ms: (u64, u64),
     /// 0-based replica index, or `None` for the load balancer's choice.
@@ -162,8 +133,8 @@ pub struct Actor {
 pub struct PlannedFault {
     /// When.
     pub at_ms: u64,
-    /// One of [`FAULT_KINDS`].
-    pub kind: String,
+    /// What kind of fault.
+    pub kind: FaultKind,
     /// Target host.
     pub host: Option<String>,
     /// Restart delay for crashes.
@@ -210,7 +181,7 @@ pub struct Scenario {
     /// Actors.
     pub actors: Vec<Actor>,
     /// Random fault kinds and their per-run probability.
-    pub fault_rates: BTreeMap<String, f64>,
+    pub fault_rates: BTreeMap<FaultKind, f64>,
     /// Explicit faults.
     pub fault_plan: Vec<PlannedFault>,
     /// Seeds per strategy.
@@ -500,14 +471,14 @@ fn validate(
         let mut steps = Vec::new();
         for step in actor.steps.get_ref() {
             let flow = step.flow.get_ref();
-            if !FLOWS.contains(&flow.as_str()) {
+            let Some(flow_typed) = Flow::from_name(flow) else {
                 return Err(checker.error(
                     step.flow.span(),
                     format!("unknown flow `{flow}`"),
                     "unknown flow",
                     Some(suggest(flow, FLOWS, "flows")),
                 ));
-            }
+            };
             let replica = match &step.replica {
                 Some(r) if *r.get_ref() == 0 || *r.get_ref() > replicas => {
                     return Err(checker.error(
@@ -535,7 +506,7 @@ fn validate(
                 ));
             }
             steps.push(Step {
-                flow: flow.clone(),
+                flow: flow_typed,
                 at_ms: check_range(checker, &step.at_ms, "at_ms")?,
                 replica,
                 coupon: step.coupon.clone(),
@@ -551,14 +522,14 @@ fn validate(
     }
     let mut fault_rates = BTreeMap::new();
     for (kind, rate) in &raw.faults.rates {
-        if !FAULT_KINDS.contains(&kind.as_str()) {
+        let Some(kind_typed) = FaultKind::from_name(kind) else {
             return Err(checker.error(
                 rate.span(),
                 format!("unknown fault kind `{kind}`"),
                 "unknown fault kind",
                 Some(suggest(kind, FAULT_KINDS, "fault kinds")),
             ));
-        }
+        };
         if !(0.0..=1.0).contains(rate.get_ref()) {
             return Err(checker.error(
                 rate.span(),
@@ -567,22 +538,22 @@ fn validate(
                 Some("a rate is the probability that a run gets one such fault, e.g. 0.5".into()),
             ));
         }
-        fault_rates.insert(kind.clone(), *rate.get_ref());
+        fault_rates.insert(kind_typed, *rate.get_ref());
     }
     let mut fault_plan = Vec::new();
     for fault in &raw.faults.plan {
         let kind = fault.kind.get_ref();
-        if !FAULT_KINDS.contains(&kind.as_str()) {
+        let Some(kind_typed) = FaultKind::from_name(kind) else {
             return Err(checker.error(
                 fault.kind.span(),
                 format!("unknown fault kind `{kind}`"),
                 "unknown fault kind",
                 Some(suggest(kind, FAULT_KINDS, "fault kinds")),
             ));
-        }
+        };
         fault_plan.push(PlannedFault {
             at_ms: fault.at_ms,
-            kind: kind.clone(),
+            kind: kind_typed,
             host: fault.host.clone(),
             restart_after_ms: fault.restart_after_ms,
             peer: fault.peer.clone(),

@@ -1,4 +1,5 @@
 use super::*;
+use crate::vocabulary::FaultKind;
 
 const IDS: &[&str] = &["checkout.naive", "checkout.transaction", "reference"];
 
@@ -40,7 +41,7 @@ fn a_good_scenario_parses() {
         vec!["checkout.naive", "checkout.transaction", "reference"]
     );
     assert_eq!(scenario.actors[0].steps[1].at_ms, (0, 300));
-    assert_eq!(scenario.fault_rates.get("crash"), Some(&0.1));
+    assert_eq!(scenario.fault_rates.get(&FaultKind::Crash), Some(&0.1));
     assert_eq!(scenario.expect.get("reference"), Some(&Expected::Pass));
     assert_eq!(scenario.seeds, 200);
 }

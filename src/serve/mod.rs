@@ -341,10 +341,10 @@ fn install_fault(service: &Service, spec: &FaultSpec) -> Result<(), String> {
     match &service.fake {
         Fake::Stripe(fake) => {
             let kind = match spec.kind {
-                SpecKind::Status500 => stripe::FaultKind::ApiError500,
-                SpecKind::Status429 { .. } => stripe::FaultKind::RateLimit429,
-                SpecKind::LockTimeout => stripe::FaultKind::LockTimeout429,
-                SpecKind::DropResponse => stripe::FaultKind::CommitThenDropResponse,
+                SpecKind::Status500 => stripe::StripeFaultKind::ApiError500,
+                SpecKind::Status429 { .. } => stripe::StripeFaultKind::RateLimit429,
+                SpecKind::LockTimeout => stripe::StripeFaultKind::LockTimeout429,
+                SpecKind::DropResponse => stripe::StripeFaultKind::CommitThenDropResponse,
                 SpecKind::Latency { .. } => return Ok(()), // installed above
             };
             fake.lock()
@@ -354,9 +354,9 @@ fn install_fault(service: &Service, spec: &FaultSpec) -> Result<(), String> {
         }
         Fake::Clerk(fake) => {
             let kind = match spec.kind {
-                SpecKind::Status500 => clerk::FaultKind::ServerError,
+                SpecKind::Status500 => clerk::ClerkFaultKind::ServerError,
                 SpecKind::Status429 { retry_after_secs } => {
-                    clerk::FaultKind::RateLimited { retry_after_secs }
+                    clerk::ClerkFaultKind::RateLimited { retry_after_secs }
                 }
                 SpecKind::LockTimeout => {
                     return Err(
@@ -364,7 +364,7 @@ fn install_fault(service: &Service, spec: &FaultSpec) -> Result<(), String> {
                             .into(),
                     )
                 }
-                SpecKind::DropResponse => clerk::FaultKind::CommitThenDropResponse,
+                SpecKind::DropResponse => clerk::ClerkFaultKind::CommitThenDropResponse,
                 SpecKind::Latency { .. } => return Ok(()), // installed above
             };
             fake.lock().faults_mut().fail_next(method, prefix, count, kind)

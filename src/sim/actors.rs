@@ -16,29 +16,30 @@ use crate::http::{HttpRequest, Method};
 use crate::setup::COUPON_ID;
 use crate::sync::Arc;
 use crate::time::SimTime;
+use crate::vocabulary::Flow;
 
 /// The call a step makes to the app, for the flows the app serves (`None` for `pay` and
 /// `clerk_subscription`, which go to Stripe and Clerk).
 pub fn browser_call(step: &ResolvedStep, user_id: &str, price: &str) -> Option<AppCall> {
     let user_id = user_id.to_string();
-    Some(match step.flow.as_str() {
-        "signup" => AppCall::Signup { user_id },
-        "checkout" => AppCall::Checkout {
+    Some(match step.flow {
+        Flow::Signup => AppCall::Signup { user_id },
+        Flow::Checkout => AppCall::Checkout {
             user_id,
             price: price.to_string(),
             promotion_code: step.coupon.clone(),
         },
-        "apply_coupon" => AppCall::ApplyCoupon {
+        Flow::ApplyCoupon => AppCall::ApplyCoupon {
             user_id,
             price: price.to_string(),
             promotion_code: step.coupon.clone().unwrap_or_else(|| COUPON_ID.to_string()),
         },
-        "create_team_org" => AppCall::CreateTeamOrg {
+        Flow::CreateTeamOrg => AppCall::CreateTeamOrg {
             user_id,
             plan: step.plan.clone().unwrap_or_else(|| "team".to_string()),
         },
-        "reconcile" => AppCall::Reconcile,
-        _ => return None,
+        Flow::Reconcile => AppCall::Reconcile,
+        Flow::Pay | Flow::ClerkSubscription => return None,
     })
 }
 
@@ -69,8 +70,8 @@ pub(super) async fn browser_step(
     name: String,
 ) {
     shared.timers.sleep(Duration::from_millis(step.at_ms)).await;
-    match step.flow.as_str() {
-        "pay" => {
+    match step.flow {
+        Flow::Pay => {
             let session = shared.sessions.lock().get(&actor).cloned();
             let Some(session) = session else {
                 shared.push(
@@ -84,7 +85,7 @@ pub(super) async fn browser_step(
             let transport = traced(&shared, &name, "stripe", Duration::from_millis(step.timeout_ms));
             let _ = transport.send(pay_request(&session)).await;
         }
-        "clerk_subscription" => {
+        Flow::ClerkSubscription => {
             let plan = step.plan.clone().unwrap_or_else(|| "team".to_string());
             let now = shared.now();
             let text = subscribe_in_clerk_billing(&mut shared.clerk.lock(), now, &user_id, &plan);

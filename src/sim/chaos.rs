@@ -46,9 +46,9 @@ pub(super) fn apply_fault(
         } => match service {
             Service::Stripe => {
                 let kind = if *status == 429 {
-                    crate::fakes::stripe::FaultKind::RateLimit429
+                    crate::fakes::stripe::StripeFaultKind::RateLimit429
                 } else {
-                    crate::fakes::stripe::FaultKind::ApiError500
+                    crate::fakes::stripe::StripeFaultKind::ApiError500
                 };
                 let _ = shared
                     .stripe
@@ -58,9 +58,9 @@ pub(super) fn apply_fault(
             }
             Service::Clerk => {
                 let kind = if *status == 429 {
-                    crate::fakes::clerk::FaultKind::RateLimited { retry_after_secs: 1 }
+                    crate::fakes::clerk::ClerkFaultKind::RateLimited { retry_after_secs: 1 }
                 } else {
-                    crate::fakes::clerk::FaultKind::ServerError
+                    crate::fakes::clerk::ClerkFaultKind::ServerError
                 };
                 let _ = shared
                     .clerk
@@ -75,7 +75,7 @@ pub(super) fn apply_fault(
             path_prefix,
         } => match service {
             Service::Stripe => {
-                let kind = crate::fakes::stripe::FaultKind::CommitThenDropResponse;
+                let kind = crate::fakes::stripe::StripeFaultKind::CommitThenDropResponse;
                 let _ = shared
                     .stripe
                     .lock()
@@ -83,7 +83,7 @@ pub(super) fn apply_fault(
                     .next(Some(Method::Post), path_prefix, *count, kind);
             }
             Service::Clerk => {
-                let kind = crate::fakes::clerk::FaultKind::CommitThenDropResponse;
+                let kind = crate::fakes::clerk::ClerkFaultKind::CommitThenDropResponse;
                 let _ =
                     shared
                         .clerk

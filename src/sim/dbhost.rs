@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::timers::TimerBook;
 use super::trace::{TraceKind, TraceLog};
 use crate::app::api::{Db, DbConn, DbError, Outcome, SqlState, Stmt};
-use crate::fakes::postgres::{Database, SessionId, Step};
+use crate::fakes::postgres::{Database, SessionId, Submitted};
 use crate::sync::{Arc, Mutex};
 use crate::time::Clock;
 
@@ -146,7 +146,7 @@ async fn execute_parked(
             db.execute(session, stmt)
         };
         match step {
-            Step::Done(result) => {
+            Submitted::Done(result) => {
                 let outcome = match &result {
                     Ok(o) => format!("ok affected={} rows={}", o.affected, o.rows.len()),
                     Err(e) => format!("error {}", e),
@@ -162,7 +162,7 @@ async fn execute_parked(
                 );
                 return result;
             }
-            Step::Blocked(on) => {
+            Submitted::Blocked(on) => {
                 if !reported_block {
                     reported_block = true;
                     trace.push(

@@ -10,24 +10,7 @@ use serde::{Deserialize, Serialize};
 /// Most faults one plan may hold.
 pub const MAX_FAULTS: usize = 1_000;
 
-/// A third-party service with fault knobs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Service {
-    /// The fake Stripe.
-    Stripe,
-    /// The fake Clerk (and its Svix dispatcher).
-    Clerk,
-}
-
-impl Service {
-    /// `stripe` or `clerk`: the host name.
-    pub fn host(self) -> &'static str {
-        match self {
-            Service::Stripe => "stripe",
-            Service::Clerk => "clerk",
-        }
-    }
-}
+pub use crate::vocabulary::Service;
 
 /// One kind of fault.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,12 +11,13 @@ use super::faults::{Fault, Service, TimedFault};
 use crate::oracle::from_fakes::ActorStep;
 use crate::rng::SimRng;
 use crate::scenario::{PlannedFault, Scenario};
+use crate::vocabulary::{FaultKind, Flow};
 
 /// One step with its start time fixed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResolvedStep {
-    /// The flow (see [`crate::scenario::FLOWS`]).
-    pub flow: String,
+    /// What the step does.
+    pub flow: Flow,
     /// Start, in ms after the run starts.
     pub at_ms: u64,
     /// 0-based replica, or `None` for the load balancer.
@@ -69,7 +70,7 @@ impl RunInput {
         self.actors.iter().flat_map(|actor| {
             actor.steps.iter().map(move |step| ActorStep {
                 user: actor.user,
-                flow: step.flow.as_str(),
+                flow: step.flow,
                 plan: step.plan.as_deref(),
             })
         })
@@ -91,7 +92,7 @@ pub fn resolve(scenario: &Scenario, strategy: &str, seed: u64) -> RunInput {
                 .steps
                 .iter()
                 .map(|step| ResolvedStep {
-                    flow: step.flow.clone(),
+                    flow: step.flow,
                     at_ms: timing.range_inclusive(step.at_ms.0, step.at_ms.1),
                     replica: step.replica,
                     coupon: step.coupon.clone(),
@@ -118,7 +119,7 @@ pub fn resolve(scenario: &Scenario, strategy: &str, seed: u64) -> RunInput {
             rng: &mut faults_rng,
             horizon_ms,
         };
-        planned.push(random_fault(kind, scenario.replicas, &mut draws));
+        planned.push(random_fault(*kind, scenario.replicas, &mut draws));
     }
     let mut faults: Vec<TimedFault> = planned.iter().map(to_timed).collect();
     faults.sort_by_key(|f| f.at_ms);
@@ -163,10 +164,10 @@ pub trait FaultDraws {
     /// A partition's duration, within `range` (inclusive).
     fn heal_after_ms(&mut self, range: (u64, u64)) -> u64;
     /// The service a `lost_response` or webhook fault hits; `None` leaves it unset (Stripe).
-    fn service(&mut self, kind: &str) -> Option<Service>;
+    fn service(&mut self, kind: FaultKind) -> Option<Service>;
     /// How many requests or events a service or webhook fault hits, in `1..=max`; `None`
     /// leaves it unset (1).
-    fn count(&mut self, kind: &str, max: u32) -> Option<u32>;
+    fn count(&mut self, kind: FaultKind, max: u32) -> Option<u32>;
     /// A webhook delay, within `range`; `None` leaves it unset (2 s).
     fn webhook_delay_ms(&mut self, range: (u64, u64)) -> Option<u64>;
 }
@@ -200,8 +201,8 @@ impl FaultDraws for SeededDraws<'_> {
         self.rng.range_inclusive(lo, hi)
     }
 
-    fn service(&mut self, kind: &str) -> Option<Service> {
-        (kind == "lost_response").then(|| {
+    fn service(&mut self, kind: FaultKind) -> Option<Service> {
+        (kind == FaultKind::LostResponse).then(|| {
             if self.rng.chance(0.5) {
                 Service::Stripe
             } else {
@@ -210,12 +211,12 @@ impl FaultDraws for SeededDraws<'_> {
         })
     }
 
-    fn count(&mut self, kind: &str, max: u32) -> Option<u32> {
+    fn count(&mut self, kind: FaultKind, max: u32) -> Option<u32> {
         match kind {
-            "stripe_5xx" | "stripe_429" | "clerk_5xx" | "clerk_429" => {
+            FaultKind::Stripe5xx | FaultKind::Stripe429 | FaultKind::Clerk5xx | FaultKind::Clerk429 => {
                 Some(self.rng.range_inclusive(1, u64::from(max)) as u32)
             }
-            "lost_response" => Some(1),
+            FaultKind::LostResponse => Some(1),
             _ => None,
         }
     }
@@ -230,12 +231,12 @@ impl FaultDraws for SeededDraws<'_> {
 /// partition or DB connection drop hits an app replica (`app-1`…`app-<replicas>`); a service
 /// error has a count; a lost response or webhook fault a service and a count, a webhook
 /// delay also its delay; a time jump has no parameter.
-pub fn random_fault(kind: &str, replicas: u32, draws: &mut impl FaultDraws) -> PlannedFault {
+pub fn random_fault(kind: FaultKind, replicas: u32, draws: &mut impl FaultDraws) -> PlannedFault {
     let at_ms = draws.at_ms();
     let app = format!("app-{}", draws.replica(replicas.max(1)));
     let mut fault = PlannedFault {
         at_ms,
-        kind: kind.to_string(),
+        kind,
         host: None,
         restart_after_ms: None,
         peer: None,
@@ -243,24 +244,28 @@ pub fn random_fault(kind: &str, replicas: u32, draws: &mut impl FaultDraws) -> P
         count: None,
     };
     match kind {
-        "crash" => {
+        FaultKind::Crash => {
             fault.host = Some(app);
             fault.restart_after_ms = Some(draws.restart_after_ms(CRASH_RESTART_MS));
         }
-        "partition" => {
+        FaultKind::Partition => {
             fault.host = Some(app);
             let peer = draws.peer(PARTITION_PEERS.len());
             fault.peer = PARTITION_PEERS.get(peer).map(|p| p.to_string());
             fault.heal_after_ms = Some(draws.heal_after_ms(PARTITION_HEAL_MS));
         }
-        "db_connection_drop" => fault.host = Some(app),
-        "stripe_5xx" | "stripe_429" | "clerk_5xx" | "clerk_429" => {
+        FaultKind::DbConnectionDrop => fault.host = Some(app),
+        FaultKind::Stripe5xx | FaultKind::Stripe429 | FaultKind::Clerk5xx | FaultKind::Clerk429 => {
             fault.count = draws.count(kind, FAULT_COUNT_MAX);
         }
-        "lost_response" | "webhook_duplicate" | "webhook_reorder" | "webhook_early" | "webhook_delay" => {
+        FaultKind::LostResponse
+        | FaultKind::WebhookDuplicate
+        | FaultKind::WebhookReorder
+        | FaultKind::WebhookEarly
+        | FaultKind::WebhookDelay => {
             fault.host = draws.service(kind).map(|s| s.host().to_string());
             fault.count = draws.count(kind, FAULT_COUNT_MAX);
-            if kind == "webhook_delay" {
+            if kind == FaultKind::WebhookDelay {
                 fault.heal_after_ms = draws.webhook_delay_ms(WEBHOOK_DELAY_MS);
             }
         }
@@ -278,55 +283,55 @@ pub fn to_timed(planned: &PlannedFault) -> TimedFault {
     } else {
         Service::Stripe
     };
-    let fault = match planned.kind.as_str() {
-        "crash" => Fault::Crash {
+    let fault = match planned.kind {
+        FaultKind::Crash => Fault::Crash {
             host,
             restart_after_ms: planned.restart_after_ms.unwrap_or(200),
         },
-        "partition" => Fault::Partition {
+        FaultKind::Partition => Fault::Partition {
             a: host,
             b: planned.peer.clone().unwrap_or_else(|| "postgres".to_string()),
             heal_after_ms: planned.heal_after_ms.unwrap_or(500),
         },
-        "stripe_5xx" => Fault::ServiceError {
+        FaultKind::Stripe5xx => Fault::ServiceError {
             service: Service::Stripe,
             status: 500,
             count,
             path_prefix: String::new(),
         },
-        "stripe_429" => Fault::ServiceError {
+        FaultKind::Stripe429 => Fault::ServiceError {
             service: Service::Stripe,
             status: 429,
             count,
             path_prefix: String::new(),
         },
-        "clerk_5xx" => Fault::ServiceError {
+        FaultKind::Clerk5xx => Fault::ServiceError {
             service: Service::Clerk,
             status: 500,
             count,
             path_prefix: String::new(),
         },
-        "clerk_429" => Fault::ServiceError {
+        FaultKind::Clerk429 => Fault::ServiceError {
             service: Service::Clerk,
             status: 429,
             count,
             path_prefix: String::new(),
         },
-        "lost_response" => Fault::DropResponse {
+        FaultKind::LostResponse => Fault::DropResponse {
             service,
             count,
             path_prefix: String::new(),
         },
-        "db_connection_drop" => Fault::DbConnectionDrop { host },
-        "webhook_duplicate" => Fault::WebhookDuplicate { service, count },
-        "webhook_reorder" => Fault::WebhookReorder { service, count },
-        "webhook_delay" => Fault::WebhookDelay {
+        FaultKind::DbConnectionDrop => Fault::DbConnectionDrop { host },
+        FaultKind::WebhookDuplicate => Fault::WebhookDuplicate { service, count },
+        FaultKind::WebhookReorder => Fault::WebhookReorder { service, count },
+        FaultKind::WebhookDelay => Fault::WebhookDelay {
             service,
             count,
             delay_ms: planned.heal_after_ms.unwrap_or(2_000),
         },
-        "webhook_early" => Fault::WebhookBeforeResponse { service, count },
-        _ => Fault::TimeJump { hours: 25 },
+        FaultKind::WebhookEarly => Fault::WebhookBeforeResponse { service, count },
+        FaultKind::TimeJump25h => Fault::TimeJump { hours: 25 },
     };
     TimedFault {
         at_ms: planned.at_ms,
@@ -368,7 +373,7 @@ lost_response = 0.0
     #[test]
     fn seeded_random_faults_are_valid_and_keep_webhook_defaults() {
         let mut rng = SimRng::new(1, "faults");
-        for kind in crate::scenario::FAULT_KINDS {
+        for kind in FaultKind::ALL {
             let mut draws = SeededDraws {
                 rng: &mut rng,
                 horizon_ms: 1_000,
@@ -378,7 +383,7 @@ lost_response = 0.0
             let timed = to_timed(&planned);
             let plan = crate::sim::faults::FaultPlan::new(vec![timed]);
             assert_eq!(plan.validate(2), Ok(()), "{kind}: {planned:?}");
-            if kind.starts_with("webhook_") {
+            if kind.as_str().starts_with("webhook_") {
                 assert_eq!((planned.host, planned.count), (None, None), "{kind}");
             }
         }

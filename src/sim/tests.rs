@@ -6,7 +6,7 @@ use crate::sync::Arc;
 
 fn step(flow: &str, at_ms: u64) -> ResolvedStep {
     ResolvedStep {
-        flow: flow.into(),
+        flow: crate::vocabulary::Flow::from_name(flow).expect("a flow"),
         at_ms,
         replica: None,
         coupon: (flow == "apply_coupon").then(|| "SAVE20".to_string()),

@@ -19,10 +19,10 @@
 //! fault knobs, killed DB connections, and the dispatcher's duplicate / delay / reorder /
 //! early-delivery knobs.
 //!
-//! The world is spread over one file per concept: [`super::shared`] (the clock and what every
-//! host shares), [`super::services`] (Stripe and Clerk hosts), [`super::apps`] and
+//! The world is spread over one file per concept: `sim::shared` (the clock and what every
+//! host shares), `sim::services` (Stripe and Clerk hosts), [`super::apps`] and
 //! [`super::env`] (the app replicas and what they see), [`super::actors`] (the browsers),
-//! [`super::dispatch`] (webhooks and reconcile), [`super::chaos`] (faults); this file holds the
+//! [`super::dispatch`] (webhooks and reconcile), `sim::chaos` (faults); this file holds the
 //! run loop.
 
 use std::collections::BTreeMap;

@@ -1,6 +1,6 @@
 //! Form encoding as Stripe's API takes it (`application/x-www-form-urlencoded`).
 
-/// Percent-encodes a value for a form body (the inverse of [`percent_decode`]).
+/// Percent-encodes a value for a form body (the inverse of the fake's `percent_decode`).
 pub fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {

@@ -12,7 +12,7 @@ pub const MAX_FAULT_RULES: usize = 1024;
 
 /// What a matching request suffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum FaultKind {
+pub enum ClerkFaultKind {
     /// Not executed; answered 500 `internal_clerk_error`.
     ServerError,
     /// Not executed; answered 429 `too_many_requests` with `Retry-After`.
@@ -34,7 +34,7 @@ pub struct ClerkFaultRule {
     /// How many more requests this rule applies to.
     pub remaining: u32,
     /// What happens to them.
-    pub kind: FaultKind,
+    pub kind: ClerkFaultKind,
 }
 
 /// The fault knobs of one fake Clerk: a queue of rules, first match wins.
@@ -63,7 +63,7 @@ impl ClerkFaults {
         method: Option<Method>,
         path_prefix: &str,
         count: u32,
-        kind: FaultKind,
+        kind: ClerkFaultKind,
     ) -> Result<(), String> {
         self.push(ClerkFaultRule {
             method,
@@ -84,7 +84,7 @@ impl ClerkFaults {
     }
 
     /// Consumes one use of the first rule matching `request`, returning its kind.
-    pub(crate) fn take_match(&mut self, request: &HttpRequest) -> Option<FaultKind> {
+    pub(crate) fn take_match(&mut self, request: &HttpRequest) -> Option<ClerkFaultKind> {
         let path = request.path_only();
         let index = self.rules.iter().position(|rule| {
             rule.method.is_none_or(|method| method == request.method) && path.starts_with(&rule.path_prefix)

@@ -58,7 +58,7 @@
 //!   `paymentAttempt.*` events are not modelled. `POST /v1/test_helpers/billing/...` routes
 //!   are racehound-only.
 //! - Svix delivery (retries, ordering) is the dispatcher's job, not this module's: events
-//!   carry their `msg_…` id, [`ClerkEvent::svix_headers`] signs each attempt, and
+//!   carry their `msg_…` id, [`ClerkEventRecord::svix_headers`] signs each attempt, and
 //!   [`svix::attempt_delay`] gives Svix's schedule.
 //! - Cross-checked by hand (not in CI): deliveries signed by this fake verify with the
 //!   official Python `svix` 2.9.1 `Webhook.verify`, which rejects a changed body and a stale
@@ -84,7 +84,7 @@ use serde_json::Value;
 
 pub use billing::{BillingPayerRef, BillingSubscription, BillingSubscriptionItem};
 pub use events::ClerkEventRecord;
-pub use faults::{ClerkFaultRule, ClerkFaults, FaultKind, RateLimits, DROP_RESPONSE_HEADER};
+pub use faults::{ClerkFaultKind, ClerkFaultRule, ClerkFaults, RateLimits, DROP_RESPONSE_HEADER};
 pub use metadata::{deep_merge, ClerkMetadata};
 pub use orgs::{CreateOrganization, Membership, Organization, UpdateOrganization};
 pub use users::{CreateUser, EmailAddress, UpdateUser, User};
@@ -203,7 +203,7 @@ impl Clerk {
         let trace = wire::trace_id(self.seed_base, self.request_count);
         let fault = self.faults.take_match(request);
         match fault {
-            Some(FaultKind::ServerError) => {
+            Some(ClerkFaultKind::ServerError) => {
                 let error = ClerkErrorBody::new(
                     500,
                     "internal_clerk_error",
@@ -212,7 +212,7 @@ impl Clerk {
                 );
                 return wire::error_response(&error, &trace);
             }
-            Some(FaultKind::RateLimited { retry_after_secs }) => {
+            Some(ClerkFaultKind::RateLimited { retry_after_secs }) => {
                 return rate_limited(retry_after_secs, &trace);
             }
             _ => {}
@@ -230,7 +230,7 @@ impl Clerk {
             Ok(response) => response,
             Err(error) => wire::error_response(&error, &trace),
         };
-        if fault == Some(FaultKind::CommitThenDropResponse) {
+        if fault == Some(ClerkFaultKind::CommitThenDropResponse) {
             return response.with_header(DROP_RESPONSE_HEADER, "true");
         }
         response

@@ -490,7 +490,7 @@ fn org_metadata_is_deep_merged() {
 #[test]
 fn rate_limit_429_has_retry_after() {
     let mut c = clerk();
-    let rule = FaultKind::RateLimited { retry_after_secs: 7 };
+    let rule = ClerkFaultKind::RateLimited { retry_after_secs: 7 };
     assert!(c
         .faults_mut()
         .fail_next(Some(Method::Post), "/v1/organizations", 2, rule)
@@ -549,7 +549,7 @@ fn fault_server_error_does_not_execute() {
     let mut c = clerk();
     assert!(c
         .faults_mut()
-        .fail_next(None, "/v1/users", 1, FaultKind::ServerError)
+        .fail_next(None, "/v1/users", 1, ClerkFaultKind::ServerError)
         .is_ok());
     let (status, body) = call(
         &mut c,
@@ -571,7 +571,7 @@ fn fault_commit_then_drop_executes() {
             Some(Method::Post),
             "/v1/organizations",
             1,
-            FaultKind::CommitThenDropResponse
+            ClerkFaultKind::CommitThenDropResponse
         )
         .is_ok());
     let response = c.handle(
@@ -1069,9 +1069,9 @@ fn run(seed: u64, ops: &[Op]) -> (Vec<HttpResponse>, String, Vec<ClerkEventRecor
             ),
             Op::Fault(kind) => {
                 let kind = match kind {
-                    0 => FaultKind::ServerError,
-                    1 => FaultKind::RateLimited { retry_after_secs: 3 },
-                    _ => FaultKind::CommitThenDropResponse,
+                    0 => ClerkFaultKind::ServerError,
+                    1 => ClerkFaultKind::RateLimited { retry_after_secs: 3 },
+                    _ => ClerkFaultKind::CommitThenDropResponse,
                 };
                 let _ = c.faults_mut().fail_next(None, "/v1/organizations", 1, kind);
                 continue;

@@ -89,24 +89,24 @@ impl fmt::Display for BlockedOn {
 
 /// The result of submitting one statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub enum Submitted {
     /// The statement ran (successfully or not).
     Done(Result<Outcome, DbError>),
     /// The statement would wait; it had no effect. Re-submit the same statement later.
     Blocked(BlockedOn),
 }
 
-impl Step {
+impl Submitted {
     /// Whether the statement would wait.
     pub fn is_blocked(&self) -> bool {
-        matches!(self, Step::Blocked(_))
+        matches!(self, Submitted::Blocked(_))
     }
 
     /// The result, if the statement ran.
     pub fn done(self) -> Option<Result<Outcome, DbError>> {
         match self {
-            Step::Done(result) => Some(result),
-            Step::Blocked(_) => None,
+            Submitted::Done(result) => Some(result),
+            Submitted::Blocked(_) => None,
         }
     }
 }
@@ -726,9 +726,9 @@ impl Database {
     }
 
     /// Executes one statement for a session. If it would wait, nothing changes except the
-    /// wait-for edge used for deadlock detection, and [`Step::Blocked`] is returned: the caller
+    /// wait-for edge used for deadlock detection, and [`Submitted::Blocked`] is returned: the caller
     /// re-submits the same statement later and gets the outcome PostgreSQL gives after waiting.
-    pub fn execute(&mut self, session: SessionId, stmt: &Stmt) -> Step {
+    pub fn execute(&mut self, session: SessionId, stmt: &Stmt) -> Submitted {
         let previous_wait = self.waits.remove(&session);
         let previous_since = self.wait_since.remove(&session);
         let previous_since = previous_wait.as_ref().and(previous_since);
@@ -744,10 +744,10 @@ impl Database {
             self.drop_claims(session);
         }
         if let Some(error) = self.doomed.remove(&session) {
-            return Step::Done(Err(error));
+            return Submitted::Done(Err(error));
         }
         let Some(state) = self.sessions.get(&session).map(|s| s.state) else {
-            return Step::Done(Err(DbError::new(
+            return Submitted::Done(Err(DbError::new(
                 SqlState::ConnectionFailure,
                 format!(
                     "{session} is not connected (hint: it was disconnected or refused by max_connections; \
@@ -756,7 +756,7 @@ impl Database {
             )));
         };
         match stmt {
-            Stmt::Begin => Step::Done(match state {
+            Stmt::Begin => Submitted::Done(match state {
                 TxState::Idle => {
                     self.set_state(session, TxState::InTx);
                     Ok(Outcome::default())
@@ -770,15 +770,15 @@ impl Database {
                 if state != TxState::Idle {
                     self.end_transaction(session, state == TxState::InTx);
                 }
-                Step::Done(Ok(Outcome::default()))
+                Submitted::Done(Ok(Outcome::default()))
             }
             Stmt::Rollback => {
                 if state != TxState::Idle {
                     self.end_transaction(session, false);
                 }
-                Step::Done(Ok(Outcome::default()))
+                Submitted::Done(Ok(Outcome::default()))
             }
-            Stmt::CreateTable(schema) => Step::Done(match state {
+            Stmt::CreateTable(schema) => Submitted::Done(match state {
                 TxState::Idle => self.create_table(schema.clone()).map(|()| Outcome::default()),
                 TxState::Aborted => Err(aborted_error()),
                 TxState::InTx => {
@@ -791,7 +791,7 @@ impl Database {
             }),
             _ => {
                 if state == TxState::Aborted {
-                    return Step::Done(Err(aborted_error()));
+                    return Submitted::Done(Err(aborted_error()));
                 }
                 let autocommit = state == TxState::Idle;
                 let planned = match still_waiting {
@@ -811,11 +811,11 @@ impl Database {
                         if autocommit {
                             self.end_transaction(session, true);
                         }
-                        Step::Done(Ok(outcome))
+                        Submitted::Done(Ok(outcome))
                     }
                     Err(Stop::Error(error)) => {
                         self.fail(session, autocommit);
-                        Step::Done(Err(error))
+                        Submitted::Done(Err(error))
                     }
                     Err(Stop::Blocked(wait) | Stop::BlockedInserting(wait, _)) => {
                         let since = previous_since.unwrap_or_else(|| {
@@ -826,7 +826,7 @@ impl Database {
                             let victim = self.pick_victim(session, since, &cycle);
                             if victim == session {
                                 self.fail(session, autocommit);
-                                return Step::Done(Err(deadlock_error()));
+                                return Submitted::Done(Err(deadlock_error()));
                             }
                             self.doom(victim);
                             let rows = resume.or_else(|| self.candidate_rows(session, stmt));
@@ -851,7 +851,7 @@ impl Database {
                         let on = wait.on.clone();
                         self.waits.insert(session, wait);
                         self.wait_since.insert(session, since);
-                        Step::Blocked(on)
+                        Submitted::Blocked(on)
                     }
                 }
             }

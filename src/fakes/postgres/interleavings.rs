@@ -1,16 +1,16 @@
 //! Random interleavings of 2–3 sessions on a small schema, and the runner that checks them.
 //!
-//! One vocabulary of statements ([`Op`]), how it renders to a [`Stmt`], how it decodes from
+//! One vocabulary of statements ([`SessionOp`]), how it renders to a [`Stmt`], how it decodes from
 //! bytes, and [`run`], which plays an interleaving (blocked statements are parked and
 //! re-submitted later, as a runtime does) and checks the model's invariants: no undetected
 //! deadlock, no two committed equal non-null keys in a unique index, no lock left after the
-//! final commits. Shared by the property tests (`proptests.rs`, which draw [`Op`]s with
+//! final commits. Shared by the property tests (`proptests.rs`, which draw [`SessionOp`]s with
 //! proptest strategies) and the `db_model` fuzz target (which decodes them from fuzzer bytes
-//! with [`Op::decode`]).
+//! with [`SessionOp::decode`]).
 
 use super::{
-    AdvisoryLockInfo, ColumnType, Database, DbSnapshot, DeadlockVictim, LockScope, SessionId, SetValue, Step,
-    Stmt, TableSchema, Value,
+    AdvisoryLockInfo, ColumnType, Database, DbSnapshot, DeadlockVictim, LockScope, SessionId, SetValue, Stmt,
+    Submitted, TableSchema, Value,
 };
 
 /// The one table the statements use.
@@ -33,9 +33,9 @@ pub fn schema() -> TableSchema {
         .unique(&["email"])
 }
 
-/// One statement, with its parameters kept so a probe can move them (see [`Op::disjoint`]).
+/// One statement, with its parameters kept so a probe can move them (see [`SessionOp::disjoint`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub enum SessionOp {
     /// `BEGIN`.
     Begin,
     /// `COMMIT`.
@@ -101,51 +101,51 @@ fn email(n: u8) -> Value {
     Value::Text(format!("e{n}@x"))
 }
 
-impl Op {
+impl SessionOp {
     /// Decodes one op from a byte stream: a byte picks the kind (of 20: 4 `BEGIN`, 1 `COMMIT`,
     /// 1 `ROLLBACK`, 2 `SELECT`, 4 `INSERT`, 4 `UPDATE`, 1 `DELETE`, 1 lock, 1 unlock, 1 bad),
     /// the following bytes its parameters (ids 1–3, emails 0–2, lock keys 1–2).
-    pub fn decode(byte: &mut impl FnMut() -> u8) -> Op {
+    pub fn decode(byte: &mut impl FnMut() -> u8) -> SessionOp {
         let small = |b: u8| 1 + i64::from(b % 3);
         match byte() % 20 {
-            0..=3 => Op::Begin,
-            4 => Op::Commit,
-            5 => Op::Rollback,
-            6 | 7 => Op::Select {
+            0..=3 => SessionOp::Begin,
+            4 => SessionOp::Commit,
+            5 => SessionOp::Rollback,
+            6 | 7 => SessionOp::Select {
                 id: (byte() & 1 == 1).then(|| small(byte())),
                 for_update: byte() & 1 == 1,
             },
-            8..=11 => Op::Insert {
+            8..=11 => SessionOp::Insert {
                 id: small(byte()),
                 email: (byte() & 1 == 1).then(|| byte() % 3),
                 conflict: byte(),
             },
-            12..=15 => Op::Update {
+            12..=15 => SessionOp::Update {
                 id: small(byte()),
                 column: byte(),
                 value: byte() % 3,
                 only_if_null: byte() & 1 == 1,
             },
-            16 => Op::Delete { id: small(byte()) },
-            17 => Op::Lock {
+            16 => SessionOp::Delete { id: small(byte()) },
+            17 => SessionOp::Lock {
                 key: 1 + i64::from(byte() % 2),
                 session: byte() & 1 == 1,
                 try_lock: byte() & 1 == 1,
             },
-            18 => Op::Unlock {
+            18 => SessionOp::Unlock {
                 key: 1 + i64::from(byte() % 2),
             },
-            _ => Op::Bad { kind: byte() },
+            _ => SessionOp::Bad { kind: byte() },
         }
     }
 
     /// The statement.
     pub fn stmt(self) -> Stmt {
         match self {
-            Op::Begin => Stmt::Begin,
-            Op::Commit => Stmt::Commit,
-            Op::Rollback => Stmt::Rollback,
-            Op::Select { id, for_update } => {
+            SessionOp::Begin => Stmt::Begin,
+            SessionOp::Commit => Stmt::Commit,
+            SessionOp::Rollback => Stmt::Rollback,
+            SessionOp::Select { id, for_update } => {
                 let stmt = if for_update {
                     Stmt::select_for_update(TABLE)
                 } else {
@@ -156,7 +156,7 @@ impl Op {
                     None => stmt,
                 }
             }
-            Op::Insert {
+            SessionOp::Insert {
                 id,
                 email: e,
                 conflict,
@@ -173,7 +173,7 @@ impl Op {
                     _ => insert.on_conflict_do_update(&["email"], &[("n", SetValue::Value(Value::Int(9)))]),
                 }
             }
-            Op::Update {
+            SessionOp::Update {
                 id,
                 column,
                 value,
@@ -191,8 +191,8 @@ impl Op {
                     stmt
                 }
             }
-            Op::Delete { id } => Stmt::delete(TABLE).eq("id", id),
-            Op::Lock {
+            SessionOp::Delete { id } => Stmt::delete(TABLE).eq("id", id),
+            SessionOp::Lock {
                 key,
                 session,
                 try_lock,
@@ -208,8 +208,8 @@ impl Op {
                     Stmt::advisory_lock(key, scope)
                 }
             }
-            Op::Unlock { key } => Stmt::advisory_unlock(key),
-            Op::Bad { kind } => match kind % 4 {
+            SessionOp::Unlock { key } => Stmt::advisory_unlock(key),
+            SessionOp::Bad { kind } => match kind % 4 {
                 0 => Stmt::select("missing"),
                 1 => Stmt::select(TABLE).eq("nope", 1),
                 2 => Stmt::insert(TABLE, &[("id", "one".into())]),
@@ -220,13 +220,13 @@ impl Op {
 
     /// The op as the rolled-back probe transaction may run it: no transaction control, no
     /// session-level locks (those deliberately survive rollback).
-    pub fn for_probe(self) -> Op {
+    pub fn for_probe(self) -> SessionOp {
         match self {
-            Op::Begin | Op::Commit | Op::Rollback => Op::Select {
+            SessionOp::Begin | SessionOp::Commit | SessionOp::Rollback => SessionOp::Select {
                 id: None,
                 for_update: false,
             },
-            Op::Lock { key, try_lock, .. } => Op::Lock {
+            SessionOp::Lock { key, try_lock, .. } => SessionOp::Lock {
                 key,
                 session: false,
                 try_lock,
@@ -237,40 +237,40 @@ impl Op {
 
     /// The probe op moved onto ids, emails and lock keys no other session uses, so the probe
     /// never waits for the others and never makes them wait.
-    pub fn disjoint(self) -> Op {
+    pub fn disjoint(self) -> SessionOp {
         match self.for_probe() {
-            Op::Select { id, for_update } => Op::Select {
+            SessionOp::Select { id, for_update } => SessionOp::Select {
                 id: Some(id.unwrap_or(1) + 10),
                 for_update,
             },
-            Op::Insert { id, email, conflict } => Op::Insert {
+            SessionOp::Insert { id, email, conflict } => SessionOp::Insert {
                 id: id + 10,
                 email: email.map(|e| e + 10),
                 conflict,
             },
-            Op::Update {
+            SessionOp::Update {
                 id,
                 column,
                 value,
                 only_if_null,
-            } => Op::Update {
+            } => SessionOp::Update {
                 id: id + 10,
                 column,
                 value: value + 10,
                 only_if_null,
             },
-            Op::Delete { id } => Op::Delete { id: id + 10 },
-            Op::Lock {
+            SessionOp::Delete { id } => SessionOp::Delete { id: id + 10 },
+            SessionOp::Lock {
                 key,
                 session,
                 try_lock,
-            } => Op::Lock {
+            } => SessionOp::Lock {
                 key: key + 10,
                 session,
                 try_lock,
             },
-            Op::Unlock { key } => Op::Unlock { key: key + 10 },
-            Op::Bad { .. } => Op::Bad { kind: 0 },
+            SessionOp::Unlock { key } => SessionOp::Unlock { key: key + 10 },
+            SessionOp::Bad { .. } => SessionOp::Bad { kind: 0 },
             other => other,
         }
     }
@@ -282,11 +282,11 @@ impl Op {
 pub struct Probe {
     /// The step before which it starts.
     pub at_step: usize,
-    /// Its statements (see [`Op::for_probe`]).
-    pub ops: Vec<Op>,
+    /// Its statements (see [`SessionOp::for_probe`]).
+    pub ops: Vec<SessionOp>,
     /// The connection drops instead of a `ROLLBACK`.
     pub disconnect: bool,
-    /// One op per step from `at_step` on, on disjoint keys ([`Op::disjoint`]), instead of all
+    /// One op per step from `at_step` on, on disjoint keys ([`SessionOp::disjoint`]), instead of all
     /// at once between two steps.
     pub interleaved: bool,
 }
@@ -387,7 +387,7 @@ fn check_unique(db: &Database) -> Result<(), String> {
 /// broken invariant.
 pub fn run(
     sessions: usize,
-    ops: &[(usize, Op)],
+    ops: &[(usize, SessionOp)],
     probe: Option<&Probe>,
     victim: DeadlockVictim,
 ) -> Result<Run, String> {
@@ -402,8 +402,8 @@ pub fn run(
             return;
         };
         match db.execute(*session, &stmt) {
-            Step::Blocked(_) => *slot = Some(stmt),
-            Step::Done(result) => trace.push(format!("{index}: {stmt} -> {result:?}")),
+            Submitted::Blocked(_) => *slot = Some(stmt),
+            Submitted::Done(result) => trace.push(format!("{index}: {stmt} -> {result:?}")),
         }
     };
     let mut probe_run = ProbeRun::default();
@@ -488,14 +488,14 @@ mod tests {
     #[test]
     fn decode_reads_the_kind_then_its_parameters() {
         let mut bytes = [8u8, 1, 1, 2, 4].into_iter();
-        let op = Op::decode(&mut || bytes.next().unwrap_or(0));
-        let expected = Op::Insert {
+        let op = SessionOp::decode(&mut || bytes.next().unwrap_or(0));
+        let expected = SessionOp::Insert {
             id: 2,
             email: Some(2),
             conflict: 4,
         };
         assert_eq!(op, expected);
         let mut zeros = || 0;
-        assert_eq!(Op::decode(&mut zeros), Op::Begin);
+        assert_eq!(SessionOp::decode(&mut zeros), SessionOp::Begin);
     }
 }

@@ -3,12 +3,12 @@
 //! [`Database`] holds tables with unique indexes, sessions with READ COMMITTED transactions,
 //! row locks, advisory locks and a wait-for graph. The app sends typed statements
 //! ([`stmt::Stmt`]) through [`Database::execute`]. A statement that PostgreSQL would make
-//! wait returns [`Step::Blocked`] instead, with no effect; the runtime (turmoil, loom, a test
+//! wait returns [`Submitted::Blocked`] instead, with no effect; the runtime (turmoil, loom, a test
 //! stepping by hand) parks the caller and re-submits the *same* statement later, typically
 //! when [`Database::version`] changes.
 //!
 //! ```
-//! use racehound::fakes::postgres::{ColumnType, Database, Step, Stmt, TableSchema};
+//! use racehound::fakes::postgres::{ColumnType, Database, Stmt, Submitted, TableSchema};
 //!
 //! let mut db = Database::new();
 //! let schema = TableSchema::new("tenants")
@@ -26,7 +26,7 @@
 //! assert!(db.execute(b, &claim).is_blocked()); // b is parked
 //! db.execute(a, &Stmt::update("tenants", &[("stripe_customer_id", "cus_a".into())]).eq("id", 1));
 //! db.execute(a, &Stmt::Commit); // version() changed: re-submit b's statement
-//! let Step::Done(Ok(outcome)) = db.execute(b, &claim) else { panic!() };
+//! let Submitted::Done(Ok(outcome)) = db.execute(b, &claim) else { panic!() };
 //! assert_eq!(outcome.affected, 0); // the compare-and-set saw cus_a
 //! ```
 //!
@@ -140,7 +140,7 @@ mod proptests;
 mod tests;
 
 pub use db::{
-    AdvisoryLockInfo, BlockedOn, Database, DbSnapshot, DeadlockVictim, RowLockInfo, SessionId, Step,
+    AdvisoryLockInfo, BlockedOn, Database, DbSnapshot, DeadlockVictim, RowLockInfo, SessionId, Submitted,
     DEFAULT_MAX_CONNECTIONS, MAX_ADVISORY_REENTRY, MAX_ROWS_PER_TABLE, MAX_TABLES,
 };
 pub use stmt::{

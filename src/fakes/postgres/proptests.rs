@@ -5,39 +5,39 @@
 
 use proptest::prelude::*;
 
-use super::interleavings::{run, Op, Probe, Run};
+use super::interleavings::{run, Probe, Run, SessionOp};
 use super::DeadlockVictim;
 
-fn op() -> impl Strategy<Value = Op> {
+fn op() -> impl Strategy<Value = SessionOp> {
     prop_oneof![
-        4 => Just(Op::Begin),
-        1 => Just(Op::Commit),
-        1 => Just(Op::Rollback),
+        4 => Just(SessionOp::Begin),
+        1 => Just(SessionOp::Commit),
+        1 => Just(SessionOp::Rollback),
         2 => (proptest::option::of(1..4i64), any::<bool>())
-            .prop_map(|(id, for_update)| Op::Select { id, for_update }),
+            .prop_map(|(id, for_update)| SessionOp::Select { id, for_update }),
         4 => (1..4i64, proptest::option::of(0..3u8), any::<u8>())
-            .prop_map(|(id, email, conflict)| Op::Insert { id, email, conflict }),
+            .prop_map(|(id, email, conflict)| SessionOp::Insert { id, email, conflict }),
         4 => (1..4i64, any::<u8>(), 0..3u8, any::<bool>()).prop_map(|(id, column, value, only_if_null)| {
-            Op::Update { id, column, value, only_if_null }
+            SessionOp::Update { id, column, value, only_if_null }
         }),
-        1 => (1..4i64).prop_map(|id| Op::Delete { id }),
+        1 => (1..4i64).prop_map(|id| SessionOp::Delete { id }),
         2 => (1..3i64, any::<bool>(), any::<bool>())
-            .prop_map(|(key, session, try_lock)| Op::Lock { key, session, try_lock }),
-        1 => (1..3i64).prop_map(|key| Op::Unlock { key }),
-        1 => any::<u8>().prop_map(|kind| Op::Bad { kind }),
+            .prop_map(|(key, session, try_lock)| SessionOp::Lock { key, session, try_lock }),
+        1 => (1..3i64).prop_map(|key| SessionOp::Unlock { key }),
+        1 => any::<u8>().prop_map(|kind| SessionOp::Bad { kind }),
     ]
 }
 
 fn run_case(
     sessions: usize,
-    ops: &[(usize, Op)],
+    ops: &[(usize, SessionOp)],
     probe: Option<&Probe>,
     victim: DeadlockVictim,
 ) -> Result<Run, TestCaseError> {
     run(sessions, ops, probe, victim).map_err(TestCaseError::fail)
 }
 
-fn scenario() -> impl Strategy<Value = (usize, Vec<(usize, Op)>, DeadlockVictim)> {
+fn scenario() -> impl Strategy<Value = (usize, Vec<(usize, SessionOp)>, DeadlockVictim)> {
     (
         2..=3usize,
         proptest::collection::vec((0..3usize, op()), 1..40),

@@ -41,7 +41,7 @@ fn setup() -> (Database, SessionId, SessionId) {
 #[track_caller]
 fn ok(db: &mut Database, s: SessionId, stmt: Stmt) -> Outcome {
     match db.execute(s, &stmt) {
-        Step::Done(Ok(outcome)) => outcome,
+        Submitted::Done(Ok(outcome)) => outcome,
         other => panic!("{stmt}: expected Ok, got {other:?}"),
     }
 }
@@ -49,7 +49,7 @@ fn ok(db: &mut Database, s: SessionId, stmt: Stmt) -> Outcome {
 #[track_caller]
 fn err(db: &mut Database, s: SessionId, stmt: Stmt) -> DbError {
     match db.execute(s, &stmt) {
-        Step::Done(Err(e)) => e,
+        Submitted::Done(Err(e)) => e,
         other => panic!("{stmt}: expected an error, got {other:?}"),
     }
 }
@@ -57,7 +57,7 @@ fn err(db: &mut Database, s: SessionId, stmt: Stmt) -> DbError {
 #[track_caller]
 fn blocked(db: &mut Database, s: SessionId, stmt: Stmt) -> BlockedOn {
     match db.execute(s, &stmt) {
-        Step::Blocked(on) => on,
+        Submitted::Blocked(on) => on,
         other => panic!("{stmt}: expected Blocked, got {other:?}"),
     }
 }

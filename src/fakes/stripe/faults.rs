@@ -1,6 +1,6 @@
 //! Fault knobs: "the next N requests matching (method, path prefix) get X".
 //!
-//! Contract with the transport for [`FaultKind::CommitThenDropResponse`]: the request executes
+//! Contract with the transport for [`StripeFaultKind::CommitThenDropResponse`]: the request executes
 //! normally (its effects and events happen, its result is saved under its idempotency key),
 //! then the response carries the header [`DROP_RESPONSE_HEADER`]` = true`; the transport must
 //! drop such a response and make the client see a timeout / connection reset instead.
@@ -24,7 +24,7 @@ pub const MAX_RULES: usize = 1024;
 
 /// What a matching request gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum FaultKind {
+pub enum StripeFaultKind {
     /// 500 `api_error` (saved under the idempotency key; no effects).
     ApiError500,
     /// 429 `rate_limit` (not saved).
@@ -45,7 +45,7 @@ pub struct StripeFaultRule {
     /// How many more requests it hits.
     pub remaining: u32,
     /// What they get.
-    pub kind: FaultKind,
+    pub kind: StripeFaultKind,
 }
 
 /// The fault rules, consulted in order.
@@ -76,7 +76,7 @@ impl StripeFaults {
         method: Option<Method>,
         path_prefix: &str,
         count: u32,
-        kind: FaultKind,
+        kind: StripeFaultKind,
     ) -> Result<(), TooManyRules> {
         self.rules.retain(|r| r.remaining > 0);
         if self.rules.len() >= MAX_RULES {
@@ -102,7 +102,7 @@ impl StripeFaults {
     }
 
     /// Consumes one hit of the first rule matching this request.
-    pub fn take(&mut self, method: Method, path: &str) -> Option<FaultKind> {
+    pub fn take(&mut self, method: Method, path: &str) -> Option<StripeFaultKind> {
         let rule = self.rules.iter_mut().find(|r| {
             r.remaining > 0 && r.method.is_none_or(|m| m == method) && path.starts_with(&r.path_prefix)
         })?;

@@ -115,7 +115,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-pub use faults::{FaultKind, StripeFaultRule, StripeFaults, DROP_RESPONSE_HEADER};
+pub use faults::{StripeFaultKind, StripeFaultRule, StripeFaults, DROP_RESPONSE_HEADER};
 pub use state::{Event, Objects, SubscriptionStatus};
 pub use webhook::{EndpointInfo, SignatureError};
 
@@ -174,7 +174,7 @@ struct Pending {
     op: Op,
     request_id: String,
     idempotency_key: Option<String>,
-    fault: Option<FaultKind>,
+    fault: Option<StripeFaultKind>,
     locks: Vec<String>,
     expand: Vec<String>,
 }
@@ -385,8 +385,8 @@ impl Stripe {
         };
         let fault = self.faults.take(req.method, path);
         match fault {
-            Some(FaultKind::RateLimit429) => return Err(rate_limit()),
-            Some(FaultKind::LockTimeout429) => return Err(lock_timeout()),
+            Some(StripeFaultKind::RateLimit429) => return Err(rate_limit()),
+            Some(StripeFaultKind::LockTimeout429) => return Err(lock_timeout()),
             _ => {}
         }
         let id = PendingId(self.next_pending);
@@ -426,7 +426,7 @@ impl Stripe {
         }
         self.tick(now);
         let key = p.idempotency_key.as_deref();
-        let result = if p.fault == Some(FaultKind::ApiError500) {
+        let result = if p.fault == Some(StripeFaultKind::ApiError500) {
             Err(ApiError::internal(
                 "An unknown error occurred while processing your request (racehound fault: 500 api_error).",
             ))
@@ -453,7 +453,7 @@ impl Stripe {
         if let Some(key) = key {
             self.idempotency.finish(now, key, &resp);
         }
-        if p.fault == Some(FaultKind::CommitThenDropResponse) {
+        if p.fault == Some(StripeFaultKind::CommitThenDropResponse) {
             resp = resp.with_header(DROP_RESPONSE_HEADER, "true");
         }
         resp

@@ -251,7 +251,12 @@ fn idempotency_same_key_in_flight_is_409() {
 fn idempotency_429_is_not_saved() {
     let mut s = world();
     s.faults_mut()
-        .next(Some(Method::Post), "/v1/customers", 1, FaultKind::RateLimit429)
+        .next(
+            Some(Method::Post),
+            "/v1/customers",
+            1,
+            StripeFaultKind::RateLimit429,
+        )
         .unwrap();
     let req = keyed(post("/v1/customers", &[("email", "a@x.test")]), "k");
     let limited = s.handle(at(0), &req);
@@ -347,7 +352,7 @@ fn every_response_has_a_deterministic_request_id() {
 fn whole_state_serialises_and_resumes_mid_request() {
     let mut s = world();
     s.faults_mut()
-        .next(None, "/v1/coupons", 1, FaultKind::ApiError500)
+        .next(None, "/v1/coupons", 1, StripeFaultKind::ApiError500)
         .unwrap();
     create_customer(&mut s, at(0), "a@x.test");
     let Began::InFlight(id) = s.begin(
@@ -1271,7 +1276,7 @@ fn expand_replaces_ids_with_objects() {
 fn fault_500_is_saved_under_key_and_has_no_effect() {
     let mut s = world();
     s.faults_mut()
-        .next(None, "/v1/customers", 1, FaultKind::ApiError500)
+        .next(None, "/v1/customers", 1, StripeFaultKind::ApiError500)
         .unwrap();
     let req = keyed(post("/v1/customers", &[("email", "a@x.test")]), "k");
     let first = s.handle(at(0), &req);
@@ -1296,7 +1301,7 @@ fn fault_commit_then_drop_response_executes_and_marks_response() {
             Some(Method::Post),
             "/v1/customers",
             1,
-            FaultKind::CommitThenDropResponse,
+            StripeFaultKind::CommitThenDropResponse,
         )
         .unwrap();
     let req = keyed(post("/v1/customers", &[("email", "a@x.test")]), "k");
@@ -1314,7 +1319,12 @@ fn fault_commit_then_drop_response_executes_and_marks_response() {
 fn fault_lock_timeout_and_rules_are_counted() {
     let mut s = world();
     s.faults_mut()
-        .next(Some(Method::Get), "/v1/customers", 2, FaultKind::LockTimeout429)
+        .next(
+            Some(Method::Get),
+            "/v1/customers",
+            2,
+            StripeFaultKind::LockTimeout429,
+        )
         .unwrap();
     ok(&s.handle(at(0), &post("/v1/customers", &[])));
     for _ in 0..2 {

@@ -1,0 +1,232 @@
+//! The words every layer shares: the flows a scenario plays, the fault kinds it injects, and
+//! the services that emit webhooks. One enum each, from the scenario file through the builder,
+//! the run input and the world to the oracle and the replay token (serialised by name, as the
+//! strings they replace were, so tokens made before still decode).
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// What a scenario step does (the TOML `flow` key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Flow {
+    /// `signup`: the auth callback after Clerk created the user.
+    Signup,
+    /// `checkout`: start checkout for the world's price.
+    Checkout,
+    /// `apply_coupon`: re-create the Checkout Session with a coupon.
+    ApplyCoupon,
+    /// `pay`: complete the user's open Checkout Session (Stripe sends the webhooks).
+    Pay,
+    /// `create_team_org`: the create-team-org endpoint.
+    CreateTeamOrg,
+    /// `clerk_subscription`: Clerk Billing creates a subscription (a Clerk webhook).
+    ClerkSubscription,
+    /// `reconcile`: the periodic repair sweep, on demand.
+    Reconcile,
+}
+
+impl Flow {
+    /// Every flow, in [`Flow::NAMES`] order.
+    pub const ALL: [Flow; 7] = [
+        Flow::Signup,
+        Flow::Checkout,
+        Flow::ApplyCoupon,
+        Flow::Pay,
+        Flow::CreateTeamOrg,
+        Flow::ClerkSubscription,
+        Flow::Reconcile,
+    ];
+
+    /// The names a scenario file uses, in declaration order.
+    pub const NAMES: [&'static str; 7] = [
+        "signup",
+        "checkout",
+        "apply_coupon",
+        "pay",
+        "create_team_org",
+        "clerk_subscription",
+        "reconcile",
+    ];
+
+    /// The flows a user's browser drives (every flow but the cron's `reconcile`).
+    pub const BROWSER: [Flow; 6] = [
+        Flow::Signup,
+        Flow::Checkout,
+        Flow::ApplyCoupon,
+        Flow::Pay,
+        Flow::CreateTeamOrg,
+        Flow::ClerkSubscription,
+    ];
+
+    /// The name a scenario file uses.
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    /// The flow a scenario file names, if any.
+    pub fn from_name(name: &str) -> Option<Flow> {
+        Self::ALL.into_iter().find(|f| f.as_str() == name)
+    }
+}
+
+impl fmt::Display for Flow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A fault kind (the TOML `[faults.rates]` keys and `[[faults.plan]] kind`).
+///
+/// Ordered by name, so a map keyed by kind iterates as it did when keyed by the name (the
+/// random faults of a seed are drawn in that order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FaultKind {
+    /// `crash`: an app replica crashes and restarts.
+    Crash,
+    /// `partition`: a replica loses its link to PostgreSQL, Stripe or Clerk for a while.
+    Partition,
+    /// `stripe_5xx`: Stripe answers 500.
+    #[serde(rename = "stripe_5xx")]
+    Stripe5xx,
+    /// `stripe_429`: Stripe rate-limits.
+    #[serde(rename = "stripe_429")]
+    Stripe429,
+    /// `clerk_5xx`: Clerk answers 500.
+    #[serde(rename = "clerk_5xx")]
+    Clerk5xx,
+    /// `clerk_429`: Clerk rate-limits.
+    #[serde(rename = "clerk_429")]
+    Clerk429,
+    /// `lost_response`: the request happened, its response is lost.
+    LostResponse,
+    /// `db_connection_drop`: a replica's database connections are killed.
+    DbConnectionDrop,
+    /// `webhook_duplicate`: a webhook is delivered twice.
+    WebhookDuplicate,
+    /// `webhook_reorder`: webhooks arrive out of order.
+    WebhookReorder,
+    /// `webhook_delay`: a webhook is held back.
+    WebhookDelay,
+    /// `webhook_early`: a webhook arrives before the API response that caused it.
+    WebhookEarly,
+    /// `time_jump_25h`: the services' clocks jump 25 hours (idempotency keys expire).
+    #[serde(rename = "time_jump_25h")]
+    TimeJump25h,
+}
+
+impl FaultKind {
+    /// Every fault kind, in [`FaultKind::NAMES`] order.
+    pub const ALL: [FaultKind; 13] = [
+        FaultKind::Crash,
+        FaultKind::Partition,
+        FaultKind::Stripe5xx,
+        FaultKind::Stripe429,
+        FaultKind::Clerk5xx,
+        FaultKind::Clerk429,
+        FaultKind::LostResponse,
+        FaultKind::DbConnectionDrop,
+        FaultKind::WebhookDuplicate,
+        FaultKind::WebhookReorder,
+        FaultKind::WebhookDelay,
+        FaultKind::WebhookEarly,
+        FaultKind::TimeJump25h,
+    ];
+
+    /// The names a scenario file uses, in declaration order.
+    pub const NAMES: [&'static str; 13] = [
+        "crash",
+        "partition",
+        "stripe_5xx",
+        "stripe_429",
+        "clerk_5xx",
+        "clerk_429",
+        "lost_response",
+        "db_connection_drop",
+        "webhook_duplicate",
+        "webhook_reorder",
+        "webhook_delay",
+        "webhook_early",
+        "time_jump_25h",
+    ];
+
+    /// The name a scenario file uses.
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    /// The fault kind a scenario file names, if any.
+    pub fn from_name(name: &str) -> Option<FaultKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl PartialOrd for FaultKind {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for FaultKind {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A third-party service: the host it runs on, the sender of its webhooks, a fault's target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Service {
+    /// The fake Stripe.
+    Stripe,
+    /// The fake Clerk (and its Svix dispatcher).
+    Clerk,
+}
+
+impl Service {
+    /// `stripe` or `clerk`: the host name.
+    pub fn host(self) -> &'static str {
+        match self {
+            Service::Stripe => "stripe",
+            Service::Clerk => "clerk",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_serialise_as_the_file_names() {
+        for flow in Flow::ALL {
+            assert_eq!(Flow::from_name(flow.as_str()), Some(flow));
+            assert_eq!(serde_json::to_string(&flow).expect("json"), format!("\"{flow}\""));
+        }
+        for kind in FaultKind::ALL {
+            assert_eq!(FaultKind::from_name(kind.as_str()), Some(kind));
+            assert_eq!(serde_json::to_string(&kind).expect("json"), format!("\"{kind}\""));
+        }
+        assert_eq!(Flow::from_name("checkuot"), None);
+        assert_eq!(serde_json::to_string(&Service::Clerk).expect("json"), "\"Clerk\"");
+    }
+
+    #[test]
+    fn fault_kinds_are_ordered_by_name() {
+        let mut by_order = FaultKind::ALL.to_vec();
+        by_order.sort();
+        let mut by_name = FaultKind::NAMES.to_vec();
+        by_name.sort();
+        assert_eq!(by_order.iter().map(|k| k.as_str()).collect::<Vec<_>>(), by_name);
+    }
+}
