@@ -171,6 +171,7 @@ pub mod sim;
 pub mod sql;
 pub mod sync;
 pub mod time;
+pub mod trace;
 pub mod vocabulary;
 pub mod wire;
 

@@ -12,7 +12,7 @@ pub mod net;
 mod services;
 mod shared;
 pub mod timers;
-pub mod trace;
+pub use crate::trace;
 pub mod world;
 
 #[cfg(test)]
