@@ -92,22 +92,7 @@ pub fn input_size(input: &RunInput) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::Scenario;
-
-    fn scenario() -> Scenario {
-        let text = r#"
-name = "t"
-description = "d"
-strategies = ["reference"]
-[[actors]]
-user = 1
-steps = [{ flow = "checkout" }, { flow = "apply_coupon", at_ms = [0, 400], coupon = "SAVE20" }]
-[faults.rates]
-crash = 1.0
-lost_response = 0.0
-"#;
-        crate::scenario::parse("t.toml", text, &["reference"]).expect("valid")
-    }
+    use crate::sim::input::tests::scenario;
 
     #[test]
     fn candidates_are_strictly_simpler() {

@@ -234,15 +234,7 @@ impl FaultDraws for SeededDraws<'_> {
 pub fn random_fault(kind: FaultKind, replicas: u32, draws: &mut impl FaultDraws) -> PlannedFault {
     let at_ms = draws.at_ms();
     let app = format!("app-{}", draws.replica(replicas.max(1)));
-    let mut fault = PlannedFault {
-        at_ms,
-        kind,
-        host: None,
-        restart_after_ms: None,
-        peer: None,
-        heal_after_ms: None,
-        count: None,
-    };
+    let mut fault = PlannedFault::new(kind, at_ms);
     match kind {
         FaultKind::Crash => {
             fault.host = Some(app);
@@ -340,10 +332,12 @@ pub fn to_timed(planned: &PlannedFault) -> TimedFault {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn scenario() -> Scenario {
+    /// A checkout and a coupon re-request, with a crash planned in every run (shared with
+    /// the shrinker's tests).
+    pub(crate) fn scenario() -> Scenario {
         let text = r#"
 name = "t"
 description = "d"
