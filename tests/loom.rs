@@ -809,6 +809,7 @@ fn execute<A: AppLogic + Clone>(model: &'static Model<A>) -> Execution {
                         key: key.clone(),
                         endpoint: SEED002_ENDPOINT.to_string(),
                         object_id: org.to_string(),
+                        created: None,
                     });
                 }
             }

@@ -34,7 +34,7 @@ pub fn builtin_invariants() -> Vec<Invariant> {
         Invariant {
             name: "idempotent_replay",
             phase: Phase::Always,
-            description: "one idempotency key never yields two different objects",
+            description: "one idempotency key never yields two different objects while Stripe keeps it (24 h)",
             check: idempotent_replay,
         },
         Invariant {
@@ -164,29 +164,40 @@ fn effects_once(view: &WorldView) -> Vec<Violation> {
     found
 }
 
+/// How long Stripe keeps an idempotency key after its first request (the fakes' default).
+pub const IDEMPOTENCY_KEY_TTL_SECS: i64 = 24 * 3600;
+
 fn idempotent_replay(view: &WorldView) -> Vec<Violation> {
-    let mut by_key: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
+    // Per key, each distinct object with its creation time (unknown sorts first).
+    let mut by_key: BTreeMap<(&str, &str), BTreeMap<&str, Option<i64>>> = BTreeMap::new();
     for response in &view.idempotent_responses {
         by_key
             .entry((&response.key, &response.endpoint))
             .or_default()
-            .insert(&response.object_id);
+            .entry(&response.object_id)
+            .or_insert(response.created);
     }
-    by_key
-        .into_iter()
-        .filter(|(_, ids)| ids.len() > 1)
-        .map(|((key, endpoint), ids)| {
-            let message = format!(
-                "idempotency key {key} on {endpoint} yielded {} different objects",
-                ids.len()
-            );
-            violation(
-                "idempotent_replay",
-                ids.into_iter().map(str::to_string).collect(),
-                message,
-            )
-        })
-        .collect()
+    let mut found = Vec::new();
+    for ((key, endpoint), objects) in by_key {
+        let mut ordered: Vec<(Option<i64>, &str)> = objects.into_iter().map(|(id, at)| (at, id)).collect();
+        ordered.sort();
+        // Two consecutive objects are legitimate only when the key expired between them.
+        let clash = ordered.windows(2).any(|pair| match (pair[0].0, pair[1].0) {
+            (Some(first), Some(second)) => second - first < IDEMPOTENCY_KEY_TTL_SECS,
+            _ => true,
+        });
+        if !clash {
+            continue;
+        }
+        let message = format!(
+            "idempotency key {key} on {endpoint} yielded {} different objects within the key's 24 h",
+            ordered.len()
+        );
+        let mut ids: Vec<String> = ordered.into_iter().map(|(_, id)| id.to_string()).collect();
+        ids.sort();
+        found.push(violation("idempotent_replay", ids, message));
+    }
+    found
 }
 
 fn no_orphan_customers(view: &WorldView) -> Vec<Violation> {
@@ -573,6 +584,7 @@ mod tests {
             key: "customer:1".into(),
             endpoint: "POST /v1/customers".into(),
             object_id: id.into(),
+            created: Some(1_767_225_600),
         };
         view.idempotent_responses.push(response("cus_A"));
         view.idempotent_responses.push(response("cus_A"));
@@ -581,6 +593,34 @@ mod tests {
         assert_eq!(
             only(&view, "idempotent_replay")[0].objects,
             vec!["cus_A", "cus_B"]
+        );
+    }
+
+    #[test]
+    fn idempotent_replay_allows_a_second_object_after_the_key_expired() {
+        let mut view = healthy();
+        let response = |id: &str, created: Option<i64>| IdempotentResponseView {
+            key: "customer:1".into(),
+            endpoint: "POST /v1/customers".into(),
+            object_id: id.into(),
+            created,
+        };
+        let start = 1_767_225_600;
+        view.idempotent_responses.push(response("cus_A", Some(start)));
+        view.idempotent_responses.push(response("cus_B", Some(start + 25 * 3600)));
+        assert!(only(&view, "idempotent_replay").is_empty(), "a key 25 h old has expired");
+        view.idempotent_responses.push(response("cus_C", Some(start + 26 * 3600)));
+        assert_eq!(
+            only(&view, "idempotent_replay")[0].objects,
+            vec!["cus_A", "cus_B", "cus_C"],
+            "cus_C came 1 h after cus_B, while the key still lived"
+        );
+        view.idempotent_responses.truncate(1);
+        view.idempotent_responses.push(response("cus_D", None));
+        assert_eq!(
+            only(&view, "idempotent_replay").len(),
+            1,
+            "an object without a creation time cannot prove the key expired"
         );
     }
 }

@@ -73,6 +73,11 @@ pub struct IdempotentResponseView {
     pub endpoint: String,
     /// The object id in the response (e.g. the customer id).
     pub object_id: String,
+    /// The object's `created` (Unix seconds, Stripe's clock), when the response has one: a
+    /// key lives 24 h from its first request, so two objects under one key are only legitimate
+    /// when they were created at least that far apart.
+    #[serde(default)]
+    pub created: Option<i64>,
 }
 
 /// A snapshot of the whole world for the oracle.

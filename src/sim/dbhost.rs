@@ -39,6 +39,8 @@ pub struct DbShared {
     pub timers: Arc<TimerBook>,
     /// The world's clock (simulated time plus any time jump), for the trace.
     pub clock: Arc<dyn Clock>,
+    /// Per live session, the signal that resets its TCP connection from the server's side.
+    pub resets: Arc<Mutex<std::collections::BTreeMap<SessionId, Arc<tokio::sync::Notify>>>>,
 }
 
 impl DbShared {
@@ -56,6 +58,32 @@ impl DbShared {
             db.disconnect(*session);
         }
         victims.len()
+    }
+
+    /// Resets every TCP connection `host` has to the database (the server rolls back each
+    /// session, releasing its locks, and closes the socket, so a client waiting for an
+    /// answer sees the connection fail); returns how many.
+    ///
+    /// Applied when a partition between `host` and the database heals: the simulated
+    /// network drops what is sent across a partition and, unlike TCP, never retransmits it,
+    /// so a connection that lost a statement or its answer would hang forever, its session
+    /// holding its locks. A real one is either retransmitted or reset by TCP's
+    /// retransmission and keepalive timeouts; racehound takes the harsher of the two.
+    pub fn reset_connections_of(&self, host: &str) -> usize {
+        let reset = self.drop_connections_of(host);
+        let signals: Vec<Arc<tokio::sync::Notify>> = {
+            let owners = self.owners.lock();
+            let resets = self.resets.lock();
+            owners
+                .iter()
+                .filter(|(_, owner)| owner == host)
+                .filter_map(|(session, _)| resets.get(session).cloned())
+                .collect()
+        };
+        for signal in signals {
+            signal.notify_one();
+        }
+        reset
     }
 }
 
@@ -97,7 +125,17 @@ async fn serve_connection(
 ) {
     let session = shared.db.lock().connect();
     shared.owners.lock().push((session, owner.clone()));
-    while let Some(frame) = read_frame(&mut stream).await {
+    let reset = Arc::new(tokio::sync::Notify::new());
+    shared.resets.lock().insert(session, reset.clone());
+    loop {
+        let frame = tokio::select! {
+            biased;
+            () = reset.notified() => None,
+            frame = read_frame(&mut stream) => frame,
+        };
+        let Some(frame) = frame else {
+            break;
+        };
         let result: Result<Outcome, DbError> = match serde_json::from_slice::<Stmt>(&frame) {
             Err(e) => Err(DbError::new(
                 SqlState::SyntaxError,
@@ -114,6 +152,7 @@ async fn serve_connection(
     let was_connected = shared.db.lock().is_connected(session);
     shared.db.lock().disconnect(session);
     shared.owners.lock().retain(|(s, _)| *s != session);
+    shared.resets.lock().remove(&session);
     if was_connected {
         trace.push(
             shared.clock.now(),

@@ -299,10 +299,12 @@ const RECONCILE_RUNS_MAX: u32 = 3;
 /// or a delivery finished). The world is quiet when no browser step and no delivery is
 /// active and nothing happens for [`QUIET_MS`]. Like a cron job that runs every few
 /// minutes, a reconcile that fails (no answer or not 2xx) is run again at the next quiet
-/// period, at most [`RECONCILE_RUNS_MAX`] times.
+/// period once every planned fault has played out (a partition healed, a replica back: a
+/// real cron keeps running, so it outlives any fault), at most [`RECONCILE_RUNS_MAX`] times.
 pub(super) async fn dispatcher(shared: Arc<WorldShared>) {
     let mut reconciled = false;
     let mut reconcile_runs = 0u32;
+    let mut reconcile_failed = false;
     loop {
         let found = dispatch_new_events(&shared);
         let busy = found > 0
@@ -323,12 +325,16 @@ pub(super) async fn dispatcher(shared: Arc<WorldShared>) {
         if reconciled {
             return;
         }
+        if reconcile_failed && shared.faults_unsettled.load(Ordering::SeqCst) > 0 {
+            continue;
+        }
         reconcile_runs += 1;
         let transport = traced(&shared, "cron", "app-1", SERVICE_TIMEOUT);
         let answer = transport
             .send(HttpRequest::new(Method::Post, "/internal/reconcile"))
             .await;
         let succeeded = matches!(&answer, Ok(response) if response.status < 300);
+        reconcile_failed = !succeeded;
         reconciled = succeeded || reconcile_runs >= RECONCILE_RUNS_MAX;
     }
 }

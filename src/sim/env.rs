@@ -53,11 +53,13 @@ impl HttpTransport for TracedHttp {
                     },
                 );
                 if let (Some(key), true) = (key, response.is_success()) {
-                    if let Some(id) = response.body_json().get("id").and_then(|v| v.as_str()) {
+                    let body = response.body_json();
+                    if let Some(id) = body.get("id").and_then(|v| v.as_str()) {
                         self.shared.idempotent.lock().push(IdempotentResponseView {
                             key,
                             endpoint,
                             object_id: id.to_string(),
+                            created: body.get("created").and_then(serde_json::Value::as_i64),
                         });
                     }
                 }

@@ -87,6 +87,9 @@ pub struct WorldShared {
     /// so a change to them must re-check the `Always` invariants (a custom one may read them).
     pub(super) facts_version: AtomicU64,
     pub(super) replicas: u32,
+    /// Planned faults not yet applied plus restarts and heals not yet due (the run loop
+    /// keeps it current): the reconcile cron waits for it to reach 0 before it retries.
+    pub(super) faults_unsettled: AtomicUsize,
     /// Every live timer of every host (see [`super::timers`]).
     pub(super) timers: Arc<TimerBook>,
     /// Rung by the run loop when the dispatcher has something to look at.

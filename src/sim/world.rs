@@ -235,6 +235,7 @@ pub fn run_with<A: AppLogic>(
             owners: Arc::new(Mutex::new(Vec::new())),
             timers: timers.clone(),
             clock: Arc::new(clock.clone()),
+            resets: Arc::new(Mutex::new(BTreeMap::new())),
         },
         trace: TraceLog::default(),
         clock,
@@ -243,6 +244,7 @@ pub fn run_with<A: AppLogic>(
         deliveries: Mutex::new(BTreeMap::new()),
         idempotent: Mutex::new(Vec::new()),
         knobs: Mutex::new(WebhookKnobs::default()),
+        faults_unsettled: AtomicUsize::new(input.faults.len()),
         browsers_active: AtomicUsize::new(input.actors.iter().map(|a| a.steps.len()).sum()),
         deliveries_active: AtomicUsize::new(0),
         sessions: Mutex::new(BTreeMap::new()),
@@ -376,9 +378,31 @@ pub fn run_with<A: AppLogic>(
                             description: format!("healed {a} <-> {b}"),
                         },
                     );
+                    // What crossed the partition is lost for good (no retransmission): the
+                    // database connections across it are reset (see `reset_connections_of`).
+                    let db_peer = match (a.as_str(), b.as_str()) {
+                        ("postgres", peer) | (peer, "postgres") => Some(peer.to_string()),
+                        _ => None,
+                    };
+                    if let Some(peer) = db_peer {
+                        let reset = shared.db.reset_connections_of(&peer);
+                        if reset > 0 {
+                            shared.push(
+                                "chaos",
+                                TraceKind::Fault {
+                                    description: format!(
+                                        "reset {reset} database connection(s) of {peer} that crossed the partition"
+                                    ),
+                                },
+                            );
+                        }
+                    }
                 }
             }
         }
+        shared
+            .faults_unsettled
+            .store(faults.len() - next_fault + pending.len(), Ordering::SeqCst);
         steps += 1;
         if steps > STEPS_MAX {
             sim_error = Some(format!(

@@ -72,15 +72,87 @@ pub fn stripe_error_is_transient(error: &StripeError) -> bool {
     }
 }
 
-/// Creates (or gets back) the tenant's customer with the deterministic key, retrying
+/// How long after a creation key was first sent the reference trusts Stripe to still hold it.
+///
+/// Stripe keeps an idempotency key for 24 h from its first request; past this (an hour short
+/// of that, for a request still on its way) a retry with the key could create a second
+/// customer, so the reference looks for one first ([`create_customer_idempotently`]).
+pub const CUSTOMER_KEY_TRUSTED_FOR: Duration = Duration::from_secs(23 * 3600);
+
+/// The `customer_claims` table: per tenant, which creation key is in use (its generation,
+/// see [`customer_idempotency_key_generation`]) and when it was first sent (app clock, ms).
+///
+/// The claim lives in the database, not in a caller's memory, so every caller — another
+/// tab, another replica, a retry after a crash — asks Stripe with the same key, and no two
+/// keys are ever live for one tenant at once.
+pub fn customer_claims_table() -> TableSchema {
+    TableSchema::new("customer_claims")
+        .column("tenant_id", ColumnType::Int)
+        .column("generation", ColumnType::Int)
+        .nullable("key_first_sent_ms", ColumnType::Int)
+        .primary_key(&["tenant_id"])
+}
+
+/// A tenant's row of [`customer_claims_table`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CustomerClaim {
+    generation: i64,
+    key_first_sent_ms: Option<i64>,
+}
+
+/// Reads the tenant's claim, creating it (generation 0, never sent) on first use.
+async fn read_customer_claim<C: DbConn>(conn: &mut C, tenant_id: i64) -> Result<CustomerClaim, AppFailure> {
+    conn.execute(
+        Stmt::insert(
+            "customer_claims",
+            &[("tenant_id", tenant_id.into()), ("generation", 0i64.into())],
+        )
+        .on_conflict_do_nothing(&["tenant_id"]),
+    )
+    .await?;
+    let outcome = conn
+        .execute(Stmt::select("customer_claims").eq("tenant_id", tenant_id))
+        .await?;
+    let row = outcome
+        .rows
+        .first()
+        .ok_or_else(|| AppFailure::Other(format!("tenant {tenant_id} has no customer claim")))?;
+    Ok(CustomerClaim {
+        generation: row.get("generation").and_then(|v| v.as_int()).unwrap_or_default(),
+        key_first_sent_ms: row.get("key_first_sent_ms").and_then(|v| v.as_int()),
+    })
+}
+
+/// The live customers whose `metadata.tenant_id` names the tenant, oldest first, from the
+/// strongly consistent list endpoint (never the lagging search).
+async fn tenant_customers<E: Env>(env: &E, tenant_id: i64, email: &str) -> Result<Vec<String>, AppFailure> {
+    let listed = env.stripe().list_customers_by_email(email.to_string()).await?;
+    // The list is newest first.
+    let mut mine: Vec<String> = listed
+        .into_iter()
+        .filter(|c| !c.deleted && c.metadata.get("tenant_id") == Some(&tenant_id.to_string()))
+        .map(|c| c.id)
+        .collect();
+    mine.reverse();
+    Ok(mine)
+}
+
+/// Milliseconds since the epoch on the app's clock.
+fn now_ms<E: Env>(env: &E) -> i64 {
+    i64::try_from(env.now().since_epoch().as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Creates (or gets back) the tenant's customer with the key its claim names, retrying
 /// transient failures: with the *same* key after a timeout, 409 or 429 (nothing was saved, or
 /// the first request may have committed), with the *next* key of the sequence after a 5xx
-/// (which Stripe saved under the key and would replay).
+/// (which Stripe saved under the key and would replay) — moving the claim on in the database
+/// with a compare-and-set, so every caller follows.
 ///
-/// Before each retry it re-reads the tenant row: after a 409 (another caller is creating the
-/// customer right now) or a back-off, the winner has usually stored its customer already, and
-/// adopting it beats asking Stripe again (which, had the key expired meanwhile, would create
-/// a second customer).
+/// Before each attempt it re-reads the tenant row (after a 409 or a back-off the winner has
+/// usually stored its customer already) and the claim. A key first sent more than
+/// [`CUSTOMER_KEY_TRUSTED_FOR`] ago may have expired at Stripe, and sending it again could
+/// create a second customer: then it looks for the tenant's customer first (adopting the
+/// oldest) and only if there is none starts the key's window again.
 async fn create_customer_idempotently<E: Env, C: DbConn>(
     env: &E,
     conn: &mut C,
@@ -96,7 +168,7 @@ async fn create_customer_idempotently<E: Env, C: DbConn>(
             ("user_id".to_string(), user_id.to_string()),
         ]),
     };
-    let mut generation = 0u32;
+    let trusted_ms = i64::try_from(CUSTOMER_KEY_TRUSTED_FOR.as_millis()).unwrap_or(i64::MAX);
     let mut backoff = STRIPE_BACKOFF_FIRST;
     let mut last_error = None;
     for attempt in 0..STRIPE_ATTEMPTS_MAX {
@@ -105,13 +177,45 @@ async fn create_customer_idempotently<E: Env, C: DbConn>(
                 return Ok(stored);
             }
         }
+        let claim = read_customer_claim(conn, tenant_id).await?;
+        let now = now_ms(env);
+        let window_start = Stmt::update("customer_claims", &[("key_first_sent_ms", now.into())])
+            .eq("tenant_id", tenant_id)
+            .eq("generation", claim.generation);
+        match claim.key_first_sent_ms {
+            None => {
+                conn.execute(window_start.is_null("key_first_sent_ms")).await?;
+            }
+            Some(sent) if now.saturating_sub(sent) >= trusted_ms => {
+                if let Some(existing) = tenant_customers(env, tenant_id, email).await?.into_iter().next() {
+                    env.note(&format!(
+                        "creation key of tenant {tenant_id} may have expired; adopting {existing}"
+                    ));
+                    return Ok(existing);
+                }
+                conn.execute(window_start.eq("key_first_sent_ms", sent)).await?;
+            }
+            Some(_) => {}
+        }
+        let generation = u32::try_from(claim.generation).unwrap_or(u32::MAX);
         let key = customer_idempotency_key_generation(tenant_id, generation);
         match env.stripe().create_customer(params.clone(), Some(key)).await {
             Ok(customer) => return Ok(customer.id),
             Err(error) if stripe_error_is_transient(&error) => {
                 let saved_5xx = matches!(error, StripeError::Api { status, .. } if status >= 500);
                 if saved_5xx {
-                    generation += 1;
+                    conn.execute(
+                        Stmt::update(
+                            "customer_claims",
+                            &[
+                                ("generation", (claim.generation + 1).into()),
+                                ("key_first_sent_ms", crate::app::api::Value::Null),
+                            ],
+                        )
+                        .eq("tenant_id", tenant_id)
+                        .eq("generation", claim.generation),
+                    )
+                    .await?;
                 }
                 env.note(&format!(
                     "transient Stripe error, retrying with {} key: {error}",
@@ -189,14 +293,7 @@ pub async fn reconcile<E: Env>(env: &E) -> Result<serde_json::Value, AppFailure>
         let Some(tenant) = crate::app::kit::Tenant::from_row(row) else {
             continue;
         };
-        let listed = env.stripe().list_customers_by_email(tenant.email.clone()).await?;
-        // The list is newest first; the oldest is the one to keep when none is stored.
-        let mut mine: Vec<String> = listed
-            .into_iter()
-            .filter(|c| !c.deleted && c.metadata.get("tenant_id") == Some(&tenant.id.to_string()))
-            .map(|c| c.id)
-            .collect();
-        mine.reverse();
+        let mine = tenant_customers(env, tenant.id, &tenant.email).await?;
         let keep = match tenant.stripe_customer_id {
             Some(stored) => stored,
             None => {
@@ -343,6 +440,7 @@ impl AppLogic for Reference {
     fn schema(&self) -> Vec<TableSchema> {
         vec![
             tenants_table(),
+            customer_claims_table(),
             stripe_events_table(),
             subscriptions_table(),
             signup::profiles_table(),
