@@ -13,6 +13,18 @@ CREATE TABLE IF NOT EXISTS tenants (
     CONSTRAINT tenants_pkey PRIMARY KEY (id)
 );
 
+-- Per tenant, the customer-creation key in use: its generation (`customer:{id}`,
+-- `customer:{id}:1`, ... moved on by compare-and-set after a 5xx Stripe saved under the key)
+-- and when it was first sent (ms since the epoch): past 23 h the reference looks for the
+-- customer before sending the key again, because Stripe forgets keys after 24 h.
+-- (Added after 0.1.0: re-applying this file creates it.)
+CREATE TABLE IF NOT EXISTS customer_claims (
+    tenant_id bigint NOT NULL,
+    generation bigint NOT NULL,
+    key_first_sent_ms bigint,
+    CONSTRAINT customer_claims_pkey PRIMARY KEY (tenant_id)
+);
+
 -- Stripe webhook dedupe: one row per processed event id, written in the same transaction as
 -- the event's effect.
 CREATE TABLE IF NOT EXISTS stripe_events (

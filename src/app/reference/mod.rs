@@ -4,25 +4,46 @@
 //!
 //! 1. **One `ensure_*` function per resource**, called from every entry point: creation of a
 //!    Stripe customer has exactly one code path, [`ensure_stripe_customer`].
-//! 2. **Deterministic keys**: the Stripe `Idempotency-Key` is derived from the owning row
-//!    (`customer:{tenant_id}`), so two concurrent callers — two tabs, two replicas, a retry
-//!    after a lost response, a restart after a crash — ask Stripe for *the same* creation and
-//!    get the same customer back. Stripe saves a 5xx under the key too, so past a 5xx every
-//!    caller moves on to the next key of one deterministic sequence
-//!    ([`customer_idempotency_key_generation`]).
-//! 3. **Store with compare-and-set**: `UPDATE tenants SET stripe_customer_id = $1 WHERE id =
+//! 2. **Deterministic keys, claimed in the database**: the Stripe `Idempotency-Key` is derived
+//!    from the owning row (`customer:{tenant_id}`), so two concurrent callers — two tabs, two
+//!    replicas, a retry after a lost response, a restart after a crash — ask Stripe for *the
+//!    same* creation and get the same customer back. Stripe saves a 5xx under the key too, so
+//!    past a 5xx the tenant moves on to the next key of one deterministic sequence
+//!    ([`customer_idempotency_key_generation`]); which key is in use, and since when, is a row
+//!    of [`customer_claims_table`], never a caller's memory, so no two keys are live for one
+//!    tenant at once.
+//! 3. **Never trust a key past its 24 h**: Stripe forgets a key a day after its first
+//!    request, and the same key then creates a second customer. A key first sent more than
+//!    [`CUSTOMER_KEY_TRUSTED_FOR`] ago is not sent again before the strongly consistent list
+//!    endpoint has shown that the tenant has no customer yet (one found is adopted).
+//! 4. **Store with compare-and-set**: `UPDATE tenants SET stripe_customer_id = $1 WHERE id =
 //!    $2 AND stripe_customer_id IS NULL`. A `SELECT` followed by an unconditional `UPDATE` is
 //!    last-writer-wins under READ COMMITTED; the condition makes the second writer a no-op that
-//!    then adopts the stored id.
-//! 4. **Repair what a crash leaves**: a crash between the Stripe call and the `UPDATE` is
-//!    repaired by the next call (same key → same customer) or, after the key's 24 h window,
-//!    by [`reconcile`], which finds leftovers by metadata through the strongly consistent
-//!    list endpoint — never through the lagging search.
+//!    then adopts the stored id. A crash between the Stripe call and the `UPDATE` is repaired
+//!    by the next call (same key → same customer, or past the window the list finds it) or by
+//!    [`reconcile`], which finds leftovers by metadata through the strongly consistent list
+//!    endpoint — never through the lagging search.
 //! 5. **Webhooks**: verify the signature, fetch current state instead of trusting the event's
 //!    copy, then dedupe by event id and apply the effect in one transaction; 2xx for
 //!    duplicates, 5xx only for transient failures.
 //! 6. **No external call inside a transaction that holds locks**, and no in-process lock
 //!    pretending to be global.
+//!
+//! # What the reference promises, and what it needs
+//!
+//! No two live Stripe customers for one tenant at any moment, no orphan once `reconcile` has
+//! run after the last fault, every event acknowledged with its effect, under any schedule of
+//! tabs, replicas, retries, crashes, lost responses, 5xx/429, partitions, dropped database
+//! connections and clock jumps — given that:
+//!
+//! - `reconcile` runs periodically (a cron), and again after an outage: a customer created
+//!   by a request whose caller never came back is adopted or deleted only there;
+//! - a request is not delayed past the key's window *between* the claim check and Stripe
+//!   receiving it. If a day passes while a `customers.create` is on its way (the process
+//!   paused, or a 25 h clock jump inside that millisecond), Stripe has forgotten the key and
+//!   no client-side check can stop the second customer; `reconcile` deletes it. Stripe offers
+//!   no fencing token that would close this window. No fuzz run has reached it so far (see
+//!   the README's "Fuzzing"); if one does, it is this case.
 
 pub mod orgs;
 pub mod signup;
@@ -76,7 +97,7 @@ pub fn stripe_error_is_transient(error: &StripeError) -> bool {
 ///
 /// Stripe keeps an idempotency key for 24 h from its first request; past this (an hour short
 /// of that, for a request still on its way) a retry with the key could create a second
-/// customer, so the reference looks for one first ([`create_customer_idempotently`]).
+/// customer, so the reference looks for one first.
 pub const CUSTOMER_KEY_TRUSTED_FOR: Duration = Duration::from_secs(23 * 3600);
 
 /// The `customer_claims` table: per tenant, which creation key is in use (its generation,
