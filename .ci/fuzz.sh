@@ -44,6 +44,7 @@ for target in "${targets[@]}"; do
     echo "fuzz.sh: $target FAILED; the crash input is in fuzz/artifacts/$target/:" >&2
     grep -E -A8 "panicked|ERROR: libFuzzer|SUMMARY" "$log" >&2 || tail -40 "$log" >&2
   fi
+  grep -m1 -o "INFO: Seed: [0-9]*" "$log" | sed "s/^INFO: /fuzz.sh: $target: libFuzzer /" || true
   grep -E "stat::(number_of_executed_units|average_exec_per_sec)" "$log" | sed "s/^/fuzz.sh: $target: /" || true
 done
 echo "fuzz.sh: total $(( $(date +%s) - start )) s"
