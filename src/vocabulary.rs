@@ -230,3 +230,126 @@ mod tests {
         assert_eq!(by_order.iter().map(|k| k.as_str()).collect::<Vec<_>>(), by_name);
     }
 }
+
+/// What an app's tables mean to the oracle: where it keeps each link the outcome invariants
+/// read. An app declares it (`AppLogic::tables`); the oracle never guesses from column names,
+/// and an invariant whose part is not declared is shown as not applicable.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableMeanings {
+    /// Where a user's Stripe customer id is stored.
+    #[serde(default)]
+    pub customer: Option<ColumnLink>,
+    /// Where a user's team org id is stored (one row per user and plan).
+    #[serde(default)]
+    pub team_org: Option<ColumnLink>,
+    /// Where processed webhook event ids are recorded, per service.
+    #[serde(default)]
+    pub processed_events: Vec<EventLog>,
+    /// Where a subscription's status is stored.
+    #[serde(default)]
+    pub subscription_status: Option<StatusColumns>,
+    /// Rows claimed before an external call, whose external id must not stay NULL.
+    #[serde(default)]
+    pub claims: Vec<ClaimColumns>,
+}
+
+impl TableMeanings {
+    /// Declares nothing (every outcome invariant not applicable).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A user's Stripe customer id: in `table`, the row whose `user_column` is the user id.
+    pub fn customer(mut self, table: &str, user_column: &str, id_column: &str) -> Self {
+        self.customer = Some(ColumnLink::new(table, user_column, id_column));
+        self
+    }
+
+    /// A user's team org id: in `table`, the rows whose `user_column` is the user id.
+    pub fn team_org(mut self, table: &str, user_column: &str, id_column: &str) -> Self {
+        self.team_org = Some(ColumnLink::new(table, user_column, id_column));
+        self
+    }
+
+    /// `service`'s processed event ids: one row per event in `table`, the id in `id_column`.
+    pub fn processed_events(mut self, service: Service, table: &str, id_column: &str) -> Self {
+        self.processed_events.push(EventLog {
+            service,
+            table: table.to_string(),
+            id_column: id_column.to_string(),
+        });
+        self
+    }
+
+    /// Subscriptions: in `table`, the Stripe id in `id_column`, its status in `status_column`.
+    pub fn subscription_status(mut self, table: &str, id_column: &str, status_column: &str) -> Self {
+        self.subscription_status = Some(StatusColumns {
+            table: table.to_string(),
+            id_column: id_column.to_string(),
+            status_column: status_column.to_string(),
+        });
+        self
+    }
+
+    /// Rows of `table` are claims: `id_column` holds the external id once created.
+    pub fn claim(mut self, table: &str, id_column: &str) -> Self {
+        self.claims.push(ClaimColumns {
+            table: table.to_string(),
+            id_column: id_column.to_string(),
+        });
+        self
+    }
+}
+
+/// A column holding an external id for a user: `table.id_column` where `user_column` = user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnLink {
+    /// Table name.
+    pub table: String,
+    /// Column holding the user id.
+    pub user_column: String,
+    /// Column holding the external id.
+    pub id_column: String,
+}
+
+impl ColumnLink {
+    /// `table.id_column`, keyed by `user_column`.
+    pub fn new(table: &str, user_column: &str, id_column: &str) -> Self {
+        Self {
+            table: table.to_string(),
+            user_column: user_column.to_string(),
+            id_column: id_column.to_string(),
+        }
+    }
+}
+
+/// Where a service's processed event ids are recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventLog {
+    /// The service whose events these are.
+    pub service: Service,
+    /// Table name.
+    pub table: String,
+    /// Column holding the event id (Stripe `evt_…`, Svix `msg_…`).
+    pub id_column: String,
+}
+
+/// Where a subscription's status is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusColumns {
+    /// Table name.
+    pub table: String,
+    /// Column holding the Stripe subscription id.
+    pub id_column: String,
+    /// Column holding the status.
+    pub status_column: String,
+}
+
+/// A table of claim rows and the column their external id lands in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimColumns {
+    /// Table name.
+    pub table: String,
+    /// Column holding the external id (NULL while the claim is unresolved).
+    pub id_column: String,
+}

@@ -495,6 +495,11 @@ pub trait AppLogic: Send + Sync + 'static {
     fn schema(&self) -> Vec<TableSchema>;
     /// Rows that exist before the scenario starts for these users (e.g. `tenants`).
     fn seed_rows(&self, users: &[UserSpec]) -> Vec<Stmt>;
+    /// What the tables mean to the oracle's outcome invariants; nothing by default (they
+    /// are then not applicable to this app).
+    fn tables(&self) -> crate::vocabulary::TableMeanings {
+        crate::vocabulary::TableMeanings::default()
+    }
     /// Handles one request on one replica.
     fn handle<E: Env>(&self, env: &E, call: AppCall) -> impl Future<Output = AppReply> + Send;
 }
