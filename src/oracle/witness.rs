@@ -490,10 +490,48 @@ fn before_reply(trace: &Trace, from: usize, host: &str, hit: impl Fn(&TraceEvent
     None
 }
 
-/// `crash_after_external_create`.
+/// The event type a create emits (`customer.created`, `organization.created`).
+fn created_event(request: &ApiRequest<'_>) -> &'static str {
+    if request.to == "stripe" {
+        "customer.created"
+    } else {
+        "organization.created"
+    }
+}
+
+/// For a create cut by a crash of its replica: the index of the `.created` event the service
+/// emitted for it (after it was sent, while it was the only create of its kind in flight).
+fn executed_despite_crash(
+    trace: &Trace,
+    requests: &[ApiRequest<'_>],
+    request: &ApiRequest<'_>,
+) -> Option<(usize, usize)> {
+    let crash = request
+        .lost
+        .filter(|&i| trace.events[i].kind == TraceKind::Crash)?;
+    let emitted = (request.sent + 1..trace.events.len()).find(|&index| {
+        matches!(&trace.events[index].kind, TraceKind::EventEmitted { service, event_type, .. }
+            if service == request.to && event_type == created_event(request))
+    })?;
+    let alone = requests.iter().all(|other| {
+        other.sent == request.sent
+            || !other.is_create()
+            || other.to != request.to
+            || other.sent > emitted
+            || other.ended().is_some_and(|e| e < emitted)
+    });
+    alone.then_some((crash, emitted))
+}
+
+/// `crash_after_external_create`: either the app got the create's 2xx and its replica crashed
+/// before replying to anything, or the replica crashed while the create was at the service
+/// and the service executed it anyway (it emitted the object's `.created` event).
 fn crash_after_external_create(trace: &Trace) -> Option<Vec<usize>> {
     let requests = api_requests(trace);
     requests.iter().filter(|r| r.is_create()).find_map(|request| {
+        if let Some((crash, emitted)) = executed_despite_crash(trace, &requests, request) {
+            return Some(vec![request.sent, crash, emitted]);
+        }
         let ack = acknowledged(trace, &requests, request)?;
         let crash = before_reply(trace, ack, request.host, |event| {
             event.host == request.host && event.kind == TraceKind::Crash

@@ -233,7 +233,7 @@ pub enum ExpectSection {
         verdict: String,
         /// The invariant expected to break (for `fail`).
         #[serde(default)]
-        invariant: Option<Spanned<String>>,
+        invariant: Option<String>,
         /// Why, in one sentence (shown in the verdict table).
         #[serde(default)]
         reason: Option<String>,

@@ -347,6 +347,17 @@ pub fn parse(name: &str, text: &str, strategy_ids: &[&str]) -> Result<Scenario, 
     validate(&checker, raw, strategy_ids)
 }
 
+/// Where `key = "value"` is written after `after` on the same line (serde's untagged
+/// `[expect]` entries keep no spans of their own): the span of the quoted value.
+fn value_span(text: &str, after: Range<usize>, key: &str, value: &str) -> Option<Range<usize>> {
+    let start = after.end;
+    let line = text.get(start..)?.split('\n').next()?;
+    let at_key = line.find(&format!("{key} "))?;
+    let quoted = format!("\"{value}\"");
+    let at_value = line[at_key..].find(&quoted)? + at_key;
+    Some(start + at_value..start + at_value + quoted.len())
+}
+
 fn check_range(
     checker: &Checker<'_>,
     range: &toml::Spanned<RangeMs>,
@@ -610,7 +621,7 @@ fn validate(
             ));
         }
         let (verdict, invariant, reason) = match expectation {
-            file::ExpectSection::Short(v) => (v.clone(), None::<toml::Spanned<String>>, None),
+            file::ExpectSection::Short(v) => (v.clone(), None, None),
             file::ExpectSection::Full {
                 verdict,
                 invariant,
@@ -620,7 +631,7 @@ fn validate(
         let expected = match verdict.as_str() {
             "pass" => Expected::Pass,
             "fail" => Expected::Fail {
-                invariant: invariant.as_ref().map(|i| i.get_ref().clone()),
+                invariant: invariant.clone(),
                 reason,
             },
             other => {
@@ -632,20 +643,14 @@ fn validate(
                 ))
             }
         };
-        if let Some(spanned) = &invariant {
-            let name = spanned.get_ref();
+        if let Some(name) = &invariant {
             let known: Vec<&str> = crate::oracle::builtin_invariants()
                 .iter()
                 .map(|i| i.name)
                 .collect();
             if !known.contains(&name.as_str()) {
-                // Point at the name itself (an inline table's values carry spans; fall back
-                // to the strategy key when there is none).
-                let span = if spanned.span().is_empty() {
-                    id.span()
-                } else {
-                    spanned.span()
-                };
+                let span =
+                    value_span(checker.source.inner(), id.span(), "invariant", name).unwrap_or(id.span());
                 return Err(checker.error(
                     span,
                     format!("unknown invariant `{name}` expected for {}", id.get_ref()),
@@ -684,15 +689,17 @@ fn validate(
         ));
     }
     let seeds_max = match &raw.explore.seeds_max {
-        Some(max) if *max.get_ref() < seeds || *max.get_ref() > SEEDS_MAX => return Err(checker.error(
-            max.span(),
-            format!("explore.seeds_max must be between explore.seeds ({seeds}) and {SEEDS_MAX}"),
-            "out of range",
-            Some(format!(
+        Some(max) if *max.get_ref() < seeds || *max.get_ref() > SEEDS_MAX => {
+            return Err(checker.error(
+                max.span(),
+                format!("explore.seeds_max must be between explore.seeds ({seeds}) and {SEEDS_MAX}"),
+                "out of range",
+                Some(format!(
                 "it caps how far exploration may go past `seeds` to reach the witnesses (default {} × seeds)",
                 SEEDS_MAX_FACTOR_DEFAULT
             )),
-        )),
+            ))
+        }
         Some(max) => Some(*max.get_ref()),
         None => None,
     };
