@@ -1,7 +1,8 @@
 //! The words every layer shares: the flows a scenario plays, the fault kinds it injects, and
 //! the services that emit webhooks. One enum each, from the scenario file through the builder,
 //! the run input and the world to the oracle and the replay token (serialised by name, as the
-//! strings they replace were, so tokens made before still decode).
+//! strings they replace were, so tokens made before still decode). Also the "did you mean"
+//! helpers every layer's name lookups share ([`closest`], [`edit_distance`]).
 
 use std::cmp::Ordering;
 use std::fmt;
