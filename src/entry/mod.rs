@@ -87,7 +87,6 @@ impl Explorer {
     ///
     /// ```
     /// use racehound::prelude::*;
-    /// use racehound::sim::trace::{Trace, TraceKind};
     ///
     /// let explorer = Explorer::new().sometimes("a_replica_crashed", |trace: &Trace| {
     ///     trace.events.iter().any(|e| e.kind == TraceKind::Crash)

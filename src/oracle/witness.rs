@@ -18,7 +18,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::sync::Arc;
+// std's Arc even under `racehound_loom`: a witness is an immutable predicate, never state a
+// loom model explores, and loom's Arc may only be created inside a model (files are parsed,
+// and witnesses looked up, outside one).
+use std::sync::Arc;
+
 use crate::trace::{Trace, TraceEvent, TraceKind};
 use crate::vocabulary::closest;
 
