@@ -64,6 +64,14 @@ struct Selection {
     /// Run only shard K of N (e.g. `1/3`) of the (scenario, strategy) pairs.
     #[arg(long)]
     shard: Option<String>,
+    /// Seeds each witness must be reached in for a pass, K (default: each scenario's, 10
+    /// unless it says); a pass short of it is inconclusive.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
+    witness_min_seeds: Option<u32>,
+    /// Most seeds per pair when exploring past the budget to reach the witnesses (default:
+    /// each scenario's `seeds_max`, else 4 × the budget).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    seeds_max: Option<u32>,
 }
 
 fn default_jobs() -> usize {
@@ -287,10 +295,15 @@ fn verdict_line(verdict: &Verdict) -> String {
     } else {
         "  ⚠ UNEXPECTED"
     };
+    let witnesses = match verdict.witness_sentence() {
+        w if w.is_empty() => String::new(),
+        w => format!("; {w}"),
+    };
     match &verdict.found {
-        Found::Pass { seeds } => format!("pass ({seeds} seeds){mark}"),
+        Found::Pass { seeds } => format!("pass ({seeds} seeds{witnesses}){mark}"),
+        Found::Inconclusive { seeds } => format!("inconclusive ({seeds} seeds{witnesses}){mark}"),
         Found::Fail(f) => format!(
-            "fail: {} at seed {} (shrunk {} → {} steps){mark}",
+            "fail: {} at seed {} (shrunk {} → {} steps{witnesses}){mark}",
             f.invariant, f.seed, f.input_size_original, f.input_size_shrunk
         ),
     }
@@ -312,6 +325,8 @@ fn explore_all(selection: &Selection, progress: Progress) -> Result<Vec<Verdict>
         base_seed: selection.seed,
         jobs: selection.jobs.max(1),
         shrink: None,
+        witness_min_seeds: selection.witness_min_seeds,
+        seeds_max: selection.seeds_max,
     };
     let bars = (progress == Progress::Bars).then(|| {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
@@ -406,10 +421,15 @@ fn summary(verdicts: &[Verdict]) -> Status {
         .iter()
         .filter(|v| matches!(v.found, Found::Fail(_)))
         .count();
+    let inconclusive = verdicts
+        .iter()
+        .filter(|v| matches!(v.found, Found::Inconclusive { .. }))
+        .count();
     println!(
-        "\n{} pairs: {} pass, {} fail; {} as expected, {} unexpected",
+        "\n{} pairs: {} pass, {} inconclusive, {} fail; {} as expected, {} unexpected",
         verdicts.len(),
-        verdicts.len() - failing,
+        verdicts.len() - failing - inconclusive,
+        inconclusive,
         failing,
         verdicts.len() - unexpected.len(),
         unexpected.len()
@@ -422,6 +442,9 @@ fn summary(verdicts: &[Verdict]) -> Status {
             v.word(),
             v.expected_text()
         );
+        if matches!(v.found, Found::Inconclusive { .. }) {
+            println!("    ({})", v.witness_sentence());
+        }
     }
     Status::of(unexpected.is_empty())
 }

@@ -193,7 +193,7 @@ pub use explore::input::RunInput;
 pub use explore::token::{ReplayWarning, TokenError, TOKEN_FORMAT_VERSION, WORLD_RULES_VERSION};
 #[cfg(not(racehound_loom))]
 pub use explore::verdict::{Failure, Found, Verdict};
-pub use oracle::{Invariant, Phase, Violation, WorldView};
+pub use oracle::{Invariant, Phase, Violation, Witness, WorldView};
 pub use scenario::{FaultKind, Flow, PlannedFault, Scenario, ScenarioBuilder, Step};
 /// The JSON crate that [`AppReply`] bodies and event payloads use.
 pub use serde_json;

@@ -18,5 +18,6 @@ pub use crate::app::reference::Reference;
 pub use crate::entry::{Counterexample, Explorer, ReplayError, Report};
 pub use crate::explore::crash_sweep::{CrashFailure, CrashSweep};
 pub use crate::explore::input::RunInput;
-pub use crate::oracle::{Invariant, Phase, Violation, WorldView};
+pub use crate::oracle::{Invariant, Phase, Violation, Witness, WorldView};
 pub use crate::scenario::{FaultKind, Flow, PlannedFault, Scenario, ScenarioBuilder, Step};
+pub use crate::sim::trace::{Trace, TraceEvent, TraceKind};

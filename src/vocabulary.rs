@@ -1,7 +1,8 @@
 //! The words every layer shares: the flows a scenario plays, the fault kinds it injects, and
 //! the services that emit webhooks. One enum each, from the scenario file through the builder,
 //! the run input and the world to the oracle and the replay token (serialised by name, as the
-//! strings they replace were, so tokens made before still decode).
+//! strings they replace were, so tokens made before still decode). Also the "did you mean"
+//! helpers every layer's name lookups share ([`closest`], [`edit_distance`]).
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -201,6 +202,31 @@ impl Service {
             Service::Clerk => "clerk",
         }
     }
+}
+
+/// Levenshtein distance, for "did you mean" suggestions.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b_chars: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b_chars.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b_chars.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != *cb);
+            current.push(substitute.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b_chars.len()]
+}
+
+/// The closest of `options` to `word`, if it is close enough to be a plausible typo.
+pub fn closest<'a>(word: &str, options: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    options
+        .into_iter()
+        .map(|option| (edit_distance(word, option), option))
+        .filter(|(distance, option)| *distance <= (option.len() / 3).max(2))
+        .min()
+        .map(|(_, option)| option)
 }
 
 #[cfg(test)]

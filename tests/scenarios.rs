@@ -5,6 +5,8 @@
 //! A test explores its pair exactly as `racehound run` does ([`explore`], the scenario's seed
 //! budget) and passes when the verdict found is the one the scenario's `[expect]` names. A
 //! failing test prints what it found, the replay token and the `racehound explain` command.
+//! An *inconclusive* pass (a witness the scenario names reached in fewer than K seeds) is
+//! never the expected verdict, so its test fails and says which witness fell short.
 //! A strategy without an `[expect]` entry has nothing to check: its test is ignored, and
 //! `--include-ignored` runs it and prints the verdict found.
 //!

@@ -127,6 +127,7 @@ pub fn run_benchmarks(sims: u32, sweep_seeds: u32) -> String {
                 trace_hash: 0,
                 trace_len: 0,
                 sim_error: Some(e),
+                witnesses: Vec::new(),
             })
     };
     for round in 0..rounds {

@@ -77,6 +77,7 @@ pub fn measure(
                     base_seed: b * BASE_SEED_STRIDE,
                     jobs: 1,
                     shrink: Some(false),
+                    ..ExploreOptions::default()
                 };
                 let start = Instant::now();
                 let verdict = explore(first, info.id, options, || {});

@@ -12,8 +12,8 @@ pub use crate::explore::error::ReplayError;
 use crate::explore::input::{resolve, RunInput};
 use crate::explore::token::{self, ReplayWarning, TokenContents};
 use crate::explore::verdict::{Failure, Found, Verdict};
-use crate::explore::{explore_app, ExploreOptions};
-use crate::oracle::{builtin_invariants, Invariant, Violation};
+use crate::explore::{explore_app_with, scenario_witnesses, ExploreOptions};
+use crate::oracle::{builtin_invariants, Invariant, Violation, Witness};
 use crate::scenario::Scenario;
 use crate::sim::trace::Trace;
 use crate::sim::world::{run_checked, RunOutcome};
@@ -31,6 +31,7 @@ pub const SEEDS_ENV: &str = "RACEHOUND_SEEDS";
 pub struct Explorer {
     options: ExploreOptions,
     invariants: Vec<Invariant>,
+    witnesses: Vec<Witness>,
 }
 
 impl Default for Explorer {
@@ -46,6 +47,7 @@ impl Explorer {
         Self {
             options: ExploreOptions::default(),
             invariants: builtin_invariants(),
+            witnesses: Vec::new(),
         }
     }
 
@@ -79,6 +81,52 @@ impl Explorer {
         self
     }
 
+    /// Also counts your own race witness: `reached` says whether a run's trace shows the
+    /// situation your scenario exists for. Like the witnesses a scenario names, a pass whose
+    /// runs reached it in fewer than K seeds is inconclusive (see [`Explorer::witness_min_seeds`]).
+    ///
+    /// ```
+    /// use racehound::prelude::*;
+    ///
+    /// let explorer = Explorer::new().sometimes("a_replica_crashed", |trace: &Trace| {
+    ///     trace.events.iter().any(|e| e.kind == TraceKind::Crash)
+    /// });
+    /// assert_eq!(explorer.witnesses()[0].name, "a_replica_crashed");
+    /// ```
+    pub fn sometimes(
+        self,
+        name: impl Into<String>,
+        reached: impl Fn(&crate::sim::trace::Trace) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        let name = name.into();
+        let description = format!("your own witness `{name}`");
+        self.witness(Witness::sometimes(name, description, reached))
+    }
+
+    /// Also counts `witness` (a [`Witness`] with its own description and the trace events it
+    /// points at); [`Explorer::sometimes`] is the short form.
+    pub fn witness(mut self, witness: Witness) -> Self {
+        self.witnesses.push(witness);
+        self
+    }
+
+    /// The witnesses this explorer counts besides the ones a scenario names.
+    pub fn witnesses(&self) -> &[Witness] {
+        &self.witnesses
+    }
+
+    /// Each witness must be reached in this many seeds for a pass (K), whatever the scenario says.
+    pub fn witness_min_seeds(mut self, seeds: u32) -> Self {
+        self.options.witness_min_seeds = Some(seeds.max(1));
+        self
+    }
+
+    /// Runs at most this many seeds to reach the witnesses, whatever the scenario says.
+    pub fn seeds_max(mut self, seeds: u32) -> Self {
+        self.options.seeds_max = Some(seeds.max(1));
+        self
+    }
+
     /// Checks only the invariants added with [`Explorer::invariant`], none of the built-in ones.
     pub fn without_builtin_invariants(mut self) -> Self {
         let builtin: Vec<&str> = builtin_invariants().iter().map(|i| i.name).collect();
@@ -104,10 +152,13 @@ impl Explorer {
     pub fn explore<A: AppLogic>(&self, scenario: &Scenario, app: A) -> Report {
         // Wall-clock time is reported, never part of what a run sees or the verdict.
         let started = std::time::Instant::now();
-        let explored = explore_app(
+        let mut witnesses = scenario_witnesses(scenario);
+        witnesses.extend(self.witnesses.iter().cloned());
+        let explored = explore_app_with(
             scenario,
             Arc::new(app),
             &self.invariants,
+            &witnesses,
             self.effective_options(),
             || {},
         );
@@ -292,16 +343,22 @@ pub struct Report {
 }
 
 impl Report {
-    /// Whether every seed passed.
+    /// Whether every seed passed and every witness was reached in enough seeds (an
+    /// inconclusive pass is not a pass).
     pub fn passed(&self) -> bool {
         matches!(self.verdict.found, Found::Pass { .. })
+    }
+
+    /// Whether every seed passed but some witness was reached in fewer than K seeds.
+    pub fn inconclusive(&self) -> bool {
+        matches!(self.verdict.found, Found::Inconclusive { .. })
     }
 
     /// The failure (seed, invariant, message, token, shrink figures), if one was found.
     pub fn failure(&self) -> Option<&Failure> {
         match &self.verdict.found {
             Found::Fail(f) => Some(f),
-            Found::Pass { .. } => None,
+            Found::Pass { .. } | Found::Inconclusive { .. } => None,
         }
     }
 
@@ -310,7 +367,8 @@ impl Report {
         self.failure().map(|f| f.token.as_str())
     }
 
-    /// Panics with a readable failure message unless every seed passed.
+    /// Panics with a readable failure message unless every seed passed and every witness
+    /// was reached in enough seeds.
     #[track_caller]
     pub fn assert_pass(&self) {
         if !self.passed() {
@@ -328,10 +386,14 @@ impl Report {
                 self.verdict.strategy, self.verdict.scenario, f.invariant
             ),
             (None, _) => panic!(
-                "racehound: expected {} to break `{invariant}` in {}, but all {} seeds passed",
+                "racehound: expected {} to break `{invariant}` in {}, but all {} seeds passed{}",
                 self.verdict.strategy,
                 self.verdict.scenario,
-                self.seeds_tried()
+                self.seeds_tried(),
+                match self.verdict.witness_sentence() {
+                    w if w.is_empty() => String::new(),
+                    w => format!(" ({w})"),
+                }
             ),
         }
     }
@@ -340,7 +402,7 @@ impl Report {
     /// failure (shrinking runs not counted).
     pub fn seeds_tried(&self) -> u64 {
         match &self.verdict.found {
-            Found::Pass { seeds } => *seeds,
+            Found::Pass { seeds } | Found::Inconclusive { seeds } => *seeds,
             Found::Fail(f) => f.seeds_tried,
         }
     }
@@ -350,13 +412,30 @@ impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let v = &self.verdict;
         let Some(failure) = self.failure() else {
-            return write!(
+            write!(
                 f,
-                "racehound: {} × {}: pass ({} seeds)",
+                "racehound: {} × {}: {} ({} seeds)",
                 v.scenario,
                 v.strategy,
+                v.word(),
                 self.seeds_tried()
-            );
+            )?;
+            let witnesses = v.witness_sentence();
+            if !witnesses.is_empty() {
+                write!(f, "\n  {witnesses}")?;
+            }
+            if self.inconclusive() {
+                let short: Vec<&str> = v.short_witnesses().iter().map(|w| w.name.as_str()).collect();
+                write!(
+                    f,
+                    "\n  inconclusive: no seed broke an invariant, but {} reached in fewer than {} seeds, \
+                     so the race may not have happened (hint: more seeds, `seeds_max`, or a scenario \
+                     that aims at the race)",
+                    short.join(", "),
+                    v.witness_min_seeds
+                )?;
+            }
+            return Ok(());
         };
         writeln!(
             f,

@@ -82,6 +82,10 @@ pub fn verdict_document(verdicts: &[Verdict]) -> String {
          `tests/scenarios.rs`): it is never edited by hand.\n\
          \"seeds tried\" is how many seeds the sweep ran until the first failure (or the whole\n\
          budget for a pass); \"shrunk trace\" is the length of the shrunk counterexample's trace.\n\
+         \"witnesses\" says, for each race witness the scenario names, in how many of those seeds\n\
+         the race happened (\"reached k of N\"); a pass needs each in K seeds (`witness_min_seeds`,\n\
+         10 by default) or it is inconclusive, and \"(budget B)\" after the seeds means exploration\n\
+         went past the budget of B seeds to reach them (docs/scenarios.md, \"Race witnesses\").\n\
          Run `racehound run scenarios/` to see each failure's replay token.\n\n",
     );
     out.push_str(&markdown_table(verdicts));

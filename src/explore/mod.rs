@@ -19,13 +19,14 @@ pub mod verdict;
 
 use crate::app::api::AppLogic;
 use crate::app::strategies::registry;
+use crate::oracle::witness::{witness, Witness};
 use crate::oracle::{builtin_invariants, Invariant};
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, SEEDS_MAX_FACTOR_DEFAULT};
 use crate::sim::world::{run, run_checked, run_with, RunOutcome, Stepping};
 use crate::sync::Arc;
 use input::{input_size, resolve, shrink_candidates, RunInput};
 use sweep::{sweep, RunReport, SweepConfig};
-use verdict::{Failure, Found, Verdict};
+use verdict::{Failure, Found, Verdict, WitnessTally};
 
 /// How to explore.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +39,11 @@ pub struct ExploreOptions {
     pub jobs: usize,
     /// Shrink the first failure (`None`: as the scenario says).
     pub shrink: Option<bool>,
+    /// Seeds each witness must be reached in for a pass, K (`None`: as the scenario says).
+    pub witness_min_seeds: Option<u32>,
+    /// Most seeds to run to reach the witnesses (`None`: the scenario's `seeds_max` unless
+    /// `seeds` overrides its budget, else 4 × the budget).
+    pub seeds_max: Option<u32>,
 }
 
 impl Default for ExploreOptions {
@@ -47,8 +53,43 @@ impl Default for ExploreOptions {
             base_seed: 0,
             jobs: 1,
             shrink: None,
+            witness_min_seeds: None,
+            seeds_max: None,
         }
     }
+}
+
+impl ExploreOptions {
+    /// The seed budget for `scenario`, K, and the cap on seeds run to reach the witnesses.
+    fn budgets(&self, scenario: &Scenario) -> (u32, u32, u32) {
+        let budget = self.seeds.unwrap_or(scenario.seeds).max(1);
+        let min_seeds = self.witness_min_seeds.unwrap_or(scenario.witness_min_seeds);
+        let file_cap = if self.seeds.is_none() {
+            scenario.seeds_max
+        } else {
+            None
+        };
+        let cap = self
+            .seeds_max
+            .or(file_cap)
+            .unwrap_or(budget.saturating_mul(SEEDS_MAX_FACTOR_DEFAULT))
+            .max(budget);
+        (budget, min_seeds, cap)
+    }
+}
+
+/// The witnesses `scenario` names, from the built-in catalogue. A name the catalogue lacks
+/// (possible only in a `Scenario` built by hand: files and the builder refuse it) becomes a
+/// witness no run reaches, so the pass shows as inconclusive instead of silently passing.
+pub fn scenario_witnesses(scenario: &Scenario) -> Vec<Witness> {
+    scenario
+        .witnesses
+        .iter()
+        .map(|name| {
+            witness(name)
+                .unwrap_or_else(|unknown| Witness::sometimes(name.clone(), unknown.to_string(), |_| false))
+        })
+        .collect()
 }
 
 /// Runs one input with the strategy it names.
@@ -84,6 +125,7 @@ pub fn report_of(outcome: &RunOutcome) -> RunReport {
         trace_hash: outcome.trace_hash,
         trace_len: outcome.trace.events.len(),
         sim_error: outcome.sim_error.clone(),
+        witnesses: Vec::new(),
     }
 }
 
@@ -123,13 +165,18 @@ pub fn explore(
                     shrink_runs: 0,
                 })),
                 expected: scenario.expect.get(strategy).cloned(),
+                witnesses: Vec::new(),
+                witness_seeds: 0,
+                witness_min_seeds: scenario.witness_min_seeds,
+                seeds_budget: u64::from(options.seeds.unwrap_or(scenario.seeds)),
             }
         }
     }
 }
 
-/// Explores one (scenario, strategy) pair for any [`AppLogic`], checking `invariants`: sweeps
-/// seeds until one fails, shrinks it, and keeps the shrunk run's outcome.
+/// Explores one (scenario, strategy) pair for any [`AppLogic`], checking `invariants` and
+/// counting the scenario's witnesses: sweeps seeds until one fails, shrinks it, and keeps
+/// the shrunk run's outcome.
 pub fn explore_app<A: AppLogic>(
     scenario: &Scenario,
     app: Arc<A>,
@@ -137,22 +184,78 @@ pub fn explore_app<A: AppLogic>(
     options: ExploreOptions,
     on_run: impl Fn() + Sync,
 ) -> Explored {
+    let witnesses = scenario_witnesses(scenario);
+    explore_app_with(scenario, app, invariants, &witnesses, options, on_run)
+}
+
+/// [`explore_app`] counting exactly `witnesses` (the scenario's and any of your own).
+///
+/// The sweep runs the seed budget; when it passes but some witness was reached in fewer than
+/// K seeds, it goes on in rounds of a quarter of the budget, up to the cap, until every
+/// witness was reached K times (rounds end where they end whatever the threads, so the
+/// verdict does not depend on them). A pass still short of K is [`Found::Inconclusive`]; a
+/// violation, in the budget or past it, is a failure whatever the witnesses say.
+pub fn explore_app_with<A: AppLogic>(
+    scenario: &Scenario,
+    app: Arc<A>,
+    invariants: &[Invariant],
+    witnesses: &[Witness],
+    options: ExploreOptions,
+    on_run: impl Fn() + Sync,
+) -> Explored {
     let strategy = app.id().to_string();
     let run_one = |input: &RunInput| run_checked(input, app.clone(), invariants);
-    let seeds = options.seeds.unwrap_or(scenario.seeds);
+    let report_one = |input: &RunInput| {
+        let outcome = run_one(input);
+        let mut report = report_of(&outcome);
+        report.witnesses = witnesses
+            .iter()
+            .map(|w| w.reached(&outcome.trace).is_some())
+            .collect();
+        report
+    };
+    let (seeds, min_seeds, cap) = options.budgets(scenario);
     tracing::debug!(scenario = %scenario.name, strategy = %strategy, seeds, base_seed = options.base_seed, "explore");
-    let result = sweep(
-        SweepConfig {
-            base_seed: options.base_seed,
-            seeds,
-            jobs: options.jobs,
-        },
-        |seed| resolve(scenario, &strategy, seed),
-        |input| report_of(&run_one(input)),
-        &on_run,
-    );
+    let mut counts = vec![0u64; witnesses.len()];
+    let mut seeds_run: u64 = 0;
+    let mut chunk = seeds;
+    let result = loop {
+        let result = sweep(
+            SweepConfig {
+                base_seed: options.base_seed.wrapping_add(seeds_run),
+                seeds: chunk,
+                jobs: options.jobs,
+            },
+            |seed| resolve(scenario, &strategy, seed),
+            report_one,
+            &on_run,
+        );
+        for (count, more) in counts.iter_mut().zip(&result.witness_counts) {
+            *count += more;
+        }
+        if result.first_failure.is_some() {
+            break result;
+        }
+        seeds_run += u64::from(chunk);
+        let short = counts.iter().any(|c| *c < u64::from(min_seeds));
+        if !short || seeds_run >= u64::from(cap) {
+            break result;
+        }
+        chunk = seeds.div_ceil(4).max(1).min(cap - seeds_run as u32);
+        tracing::debug!(seeds_run, chunk, "witnesses short: exploring further");
+    };
+    let tallies: Vec<WitnessTally> = witnesses
+        .iter()
+        .zip(&counts)
+        .map(|(w, reached)| WitnessTally {
+            name: w.name.clone(),
+            reached: *reached,
+        })
+        .collect();
+    let short = counts.iter().any(|c| *c < u64::from(min_seeds));
     let (found, counterexample) = match result.first_failure {
-        None => (Found::Pass { seeds: result.runs }, None),
+        None if short => (Found::Inconclusive { seeds: seeds_run }, None),
+        None => (Found::Pass { seeds: seeds_run }, None),
         Some((seed, input, report)) => {
             let invariant = report.failure_name().unwrap_or_default();
             let message = report
@@ -196,11 +299,19 @@ pub fn explore_app<A: AppLogic>(
             (Found::Fail(Box::new(failure)), Some((shrunk, outcome)))
         }
     };
+    let witness_seeds = match &found {
+        Found::Pass { seeds } | Found::Inconclusive { seeds } => *seeds,
+        Found::Fail(f) => f.seeds_tried,
+    };
     let verdict = Verdict {
         scenario: scenario.name.clone(),
         expected: scenario.expect.get(&strategy).cloned(),
         strategy,
         found,
+        witnesses: tallies,
+        witness_seeds,
+        witness_min_seeds: min_seeds,
+        seeds_budget: u64::from(seeds),
     };
     tracing::info!(
         scenario = %verdict.scenario,

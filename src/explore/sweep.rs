@@ -19,6 +19,9 @@ pub struct RunReport {
     pub trace_len: usize,
     /// The simulation itself failed (step limit, panic in a host): also a failure.
     pub sim_error: Option<String>,
+    /// Whether the run reached each witness being counted (in the sweep's witness order).
+    #[serde(default)]
+    pub witnesses: Vec<bool>,
 }
 
 impl RunReport {
@@ -54,6 +57,9 @@ pub struct SweepResult<I> {
     pub runs: u64,
     /// The failing run with the smallest seed, if any: (seed, input, report).
     pub first_failure: Option<(u64, I, RunReport)>,
+    /// Per witness, the seeds that reached it: every seed on a pass, the seeds up to and
+    /// including the first failing one on a failure (the same whatever the threads).
+    pub witness_counts: Vec<u64>,
 }
 
 /// Sweeps seeds `base_seed..base_seed + seeds`: `make_input(seed)` builds a run's input,
@@ -68,6 +74,7 @@ pub fn sweep<I: Send>(
     let best_index = AtomicU64::new(u64::MAX);
     let runs = AtomicUsize::new(0);
     let failures: Mutex<Vec<(u64, I, RunReport)>> = Mutex::new(Vec::new());
+    let reached: Mutex<Vec<(u64, Vec<bool>)>> = Mutex::new(Vec::new());
     let total = u64::from(config.seeds);
     let worker = || loop {
         let index = next_index.fetch_add(1, Ordering::SeqCst);
@@ -79,6 +86,9 @@ pub fn sweep<I: Send>(
         let report = run(&input);
         runs.fetch_add(1, Ordering::SeqCst);
         on_run();
+        if report.witnesses.iter().any(|r| *r) {
+            reached.lock().push((index, report.witnesses.clone()));
+        }
         if report.failed() {
             best_index.fetch_min(index, Ordering::SeqCst);
             failures.lock().push((index, input, report));
@@ -96,6 +106,21 @@ pub fn sweep<I: Send>(
     }
     let mut found = failures.into_inner();
     found.sort_by_key(|(index, _, _)| *index);
+    // Seeds above the first failure may or may not have run (threads race to them): count
+    // the ones at or below it only, which every thread count runs.
+    let last_counted = found.first().map_or(u64::MAX, |(index, _, _)| *index);
+    let mut witness_counts: Vec<u64> = Vec::new();
+    for (index, bits) in reached.into_inner() {
+        if index > last_counted {
+            continue;
+        }
+        if witness_counts.len() < bits.len() {
+            witness_counts.resize(bits.len(), 0);
+        }
+        for (count, bit) in witness_counts.iter_mut().zip(bits) {
+            *count += u64::from(bit);
+        }
+    }
     let first_failure = found
         .into_iter()
         .next()
@@ -103,6 +128,7 @@ pub fn sweep<I: Send>(
     SweepResult {
         runs: runs.load(Ordering::SeqCst) as u64,
         first_failure,
+        witness_counts,
     }
 }
 
@@ -125,6 +151,7 @@ mod tests {
             trace_hash: 0,
             trace_len: 0,
             sim_error: None,
+            witnesses: Vec::new(),
         }
     }
 
@@ -143,6 +170,27 @@ mod tests {
             );
             let (seed, input, _) = result.first_failure.expect("fails");
             assert_eq!((seed, input), (101, 101), "jobs = {jobs}"); // 101 % 7 == 3
+        }
+    }
+
+    #[test]
+    fn witness_counts_stop_at_the_first_failure_whatever_the_threads() {
+        for jobs in [1, 2, 4] {
+            let result = sweep(
+                SweepConfig {
+                    base_seed: 0,
+                    seeds: 40,
+                    jobs,
+                },
+                |seed| seed,
+                |seed| RunReport {
+                    witnesses: vec![*seed % 2 == 0, *seed % 5 == 0],
+                    ..report(*seed == 20)
+                },
+                || {},
+            );
+            // Seeds 0..=20: eleven even ones, five multiples of five.
+            assert_eq!(result.witness_counts, vec![11, 5], "jobs = {jobs}");
         }
     }
 

@@ -33,8 +33,14 @@ pub struct Failure {
 /// What exploration found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Found {
-    /// Every seed passed.
+    /// Every seed passed, and every witness was reached in enough seeds.
     Pass {
+        /// Seeds run.
+        seeds: u64,
+    },
+    /// Every seed passed, but some witness was reached in fewer seeds than the scenario asks
+    /// (K): the race may never have happened, so the pass proves little.
+    Inconclusive {
         /// Seeds run.
         seeds: u64,
     },
@@ -53,20 +59,46 @@ pub struct Verdict {
     pub found: Found,
     /// What the scenario file expects, if it says.
     pub expected: Option<Expected>,
+    /// How many seeds reached each witness counted (the scenario's, then the explorer's own).
+    #[serde(default)]
+    pub witnesses: Vec<WitnessTally>,
+    /// The seeds the witness counts are over (N in "reached k of N"): every seed run on a
+    /// pass, the seeds up to the first failing one on a failure.
+    #[serde(default)]
+    pub witness_seeds: u64,
+    /// Seeds each witness must be reached in for a pass (K).
+    #[serde(default)]
+    pub witness_min_seeds: u32,
+    /// The seed budget before any extension (the file's `seeds`, or `--seeds`); exploration
+    /// went past it, to reach the witnesses, when `witness_seeds` is larger.
+    #[serde(default)]
+    pub seeds_budget: u64,
+}
+
+/// How many seeds reached one witness.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessTally {
+    /// The witness's name.
+    pub name: String,
+    /// Seeds whose run reached it.
+    pub reached: u64,
 }
 
 impl Verdict {
-    /// `pass` or `fail`.
+    /// `pass`, `inconclusive` or `fail`.
     pub fn word(&self) -> &'static str {
         match self.found {
             Found::Pass { .. } => "pass",
+            Found::Inconclusive { .. } => "inconclusive",
             Found::Fail(_) => "fail",
         }
     }
 
-    /// Whether the found verdict matches the expectation (no expectation: matches).
+    /// Whether the found verdict matches the expectation (no expectation: matches). An
+    /// inconclusive verdict never does: nothing was shown either way.
     pub fn as_expected(&self) -> bool {
         match (&self.expected, &self.found) {
+            (_, Found::Inconclusive { .. }) => false,
             (None, _) => true,
             (Some(Expected::Pass), Found::Pass { .. }) => true,
             (Some(Expected::Fail { invariant: None, .. }), Found::Fail(_)) => true,
@@ -93,6 +125,51 @@ impl Verdict {
         }
     }
 
+    /// Whether exploration ran past the seed budget to reach the witnesses.
+    pub fn extended(&self) -> bool {
+        self.witness_seeds > self.seeds_budget && !matches!(self.found, Found::Fail(_))
+    }
+
+    /// The witnesses reached in fewer than K seeds.
+    pub fn short_witnesses(&self) -> Vec<&WitnessTally> {
+        self.witnesses
+            .iter()
+            .filter(|w| w.reached < u64::from(self.witness_min_seeds))
+            .collect()
+    }
+
+    /// `name reached k of N` per witness, joined with `; ` (`-` when there are none).
+    pub fn witness_text(&self) -> String {
+        if self.witnesses.is_empty() {
+            return "-".to_string();
+        }
+        self.witnesses
+            .iter()
+            .map(|w| format!("{} reached {} of {}", w.name, w.reached, self.witness_seeds))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// One sentence on the witnesses: the counts, K, and whether exploration went past the
+    /// budget (empty when the scenario names none).
+    pub fn witness_sentence(&self) -> String {
+        if self.witnesses.is_empty() {
+            return String::new();
+        }
+        let mut out = format!(
+            "witnesses (each needs {} seeds): {}",
+            self.witness_min_seeds,
+            self.witness_text()
+        );
+        if self.extended() {
+            out.push_str(&format!(
+                "; explored past the budget of {} seeds to reach them",
+                self.seeds_budget
+            ));
+        }
+        out
+    }
+
     /// The one-sentence reason the scenario gives for an expected failure.
     pub fn reason(&self) -> Option<&str> {
         match &self.expected {
@@ -107,12 +184,19 @@ impl Verdict {
 /// Tokens are left out: they are long and printed with each failure instead.
 pub fn markdown_table(verdicts: &[Verdict]) -> String {
     let mut out = String::from(
-        "| scenario | strategy | expected | found | invariant | seeds tried | shrunk trace | why |\n\
-         |---|---|---|---|---|---|---|---|\n",
+        "| scenario | strategy | expected | found | invariant | seeds tried | shrunk trace | witnesses | why |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
     );
     for v in verdicts {
         let (invariant, seeds, shrunk) = match &v.found {
-            Found::Pass { seeds } => ("-".to_string(), seeds.to_string(), "-".to_string()),
+            Found::Pass { seeds } | Found::Inconclusive { seeds } => {
+                let seeds = if v.extended() {
+                    format!("{seeds} (budget {})", v.seeds_budget)
+                } else {
+                    seeds.to_string()
+                };
+                ("-".to_string(), seeds, "-".to_string())
+            }
             Found::Fail(f) => (
                 f.invariant.clone(),
                 f.seeds_tried.to_string(),
@@ -121,7 +205,7 @@ pub fn markdown_table(verdicts: &[Verdict]) -> String {
         };
         let mark = if v.as_expected() { "" } else { " ⚠ unexpected" };
         out.push_str(&format!(
-            "| {} | `{}` | {} | {}{} | {} | {} | {} | {} |\n",
+            "| {} | `{}` | {} | {}{} | {} | {} | {} | {} | {} |\n",
             v.scenario,
             v.strategy,
             v.expected_text(),
@@ -130,6 +214,7 @@ pub fn markdown_table(verdicts: &[Verdict]) -> String {
             invariant,
             seeds,
             shrunk,
+            v.witness_text(),
             v.reason().unwrap_or("")
         ));
     }
@@ -165,6 +250,10 @@ mod tests {
                 invariant: Some("no_duplicate_customers".into()),
                 reason: None,
             }),
+            witnesses: Vec::new(),
+            witness_seeds: 4,
+            witness_min_seeds: 10,
+            seeds_budget: 10,
         };
         assert!(v.as_expected());
         v.expected = Some(Expected::Fail {
@@ -177,5 +266,38 @@ mod tests {
         v.found = Found::Pass { seeds: 10 };
         assert!(v.as_expected());
         assert!(markdown_table(&[v]).contains("| s | `checkout.naive` | pass | pass | - | 10 |"));
+    }
+
+    #[test]
+    fn an_inconclusive_pass_is_never_as_expected_and_says_why() {
+        let mut v = Verdict {
+            scenario: "s".into(),
+            strategy: "reference".into(),
+            found: Found::Inconclusive { seeds: 40 },
+            expected: None,
+            witnesses: vec![WitnessTally {
+                name: "concurrent_user_requests".into(),
+                reached: 3,
+            }],
+            witness_seeds: 40,
+            witness_min_seeds: 10,
+            seeds_budget: 10,
+        };
+        assert!(!v.as_expected());
+        v.expected = Some(Expected::Pass);
+        assert!(!v.as_expected());
+        assert_eq!(v.word(), "inconclusive");
+        assert_eq!(v.short_witnesses().len(), 1);
+        assert_eq!(v.witness_text(), "concurrent_user_requests reached 3 of 40");
+        assert!(
+            v.witness_sentence().contains("past the budget of 10 seeds"),
+            "{}",
+            v.witness_sentence()
+        );
+        let table = markdown_table(&[v]);
+        assert!(
+            table.contains("| inconclusive ⚠ unexpected | - | 40 (budget 10) | - | concurrent_user_requests reached 3 of 40 |"),
+            "{table}"
+        );
     }
 }

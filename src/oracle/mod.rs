@@ -12,11 +12,13 @@
 mod builtin;
 pub mod from_fakes;
 mod view;
+pub mod witness;
 
 pub use builtin::builtin_invariants;
 pub use view::{
     CustomerView, DeliveryView, IdempotentResponseView, OrgView, Service, SubscriptionView, WorldView,
 };
+pub use witness::{builtin_witnesses, Witness};
 
 /// When an invariant is meaningful.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]

@@ -22,6 +22,11 @@ fn test_case(verdict: &Verdict) -> TestCase {
             Found::Pass { seeds } => {
                 format!("expected {}, found pass ({seeds} seeds)", verdict.expected_text())
             }
+            Found::Inconclusive { seeds } => format!(
+                "expected {}, found inconclusive ({seeds} seeds; a witness reached in fewer than {})",
+                verdict.expected_text(),
+                verdict.witness_min_seeds
+            ),
             Found::Fail(f) => format!(
                 "expected {}, found fail: {}",
                 verdict.expected_text(),
@@ -37,9 +42,24 @@ fn test_case(verdict: &Verdict) -> TestCase {
     case.set_classname(verdict.scenario.clone());
     case.add_property(Property::new("expected", verdict.expected_text()));
     case.add_property(Property::new("found", verdict.word()));
+    for w in &verdict.witnesses {
+        case.add_property(Property::new(
+            format!("witness.{}", w.name),
+            format!("reached {} of {}", w.reached, verdict.witness_seeds),
+        ));
+    }
+    if !verdict.witnesses.is_empty() {
+        case.add_property(Property::new(
+            "witness_min_seeds",
+            verdict.witness_min_seeds.to_string(),
+        ));
+    }
     match &verdict.found {
-        Found::Pass { seeds } => {
+        Found::Pass { seeds } | Found::Inconclusive { seeds } => {
             case.add_property(Property::new("seeds", seeds.to_string()));
+            if verdict.as_expected() && !verdict.witnesses.is_empty() {
+                case.set_system_out(format!("{}\n", verdict.witness_sentence()));
+            }
         }
         Found::Fail(f) => {
             case.add_property(Property::new("invariant", f.invariant.clone()));
@@ -91,6 +111,10 @@ mod tests {
             strategy: strategy.into(),
             found,
             expected: Some(expected),
+            witnesses: Vec::new(),
+            witness_seeds: 10,
+            witness_min_seeds: 10,
+            seeds_budget: 10,
         }
     }
 

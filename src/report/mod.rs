@@ -81,6 +81,20 @@ pub fn verdict_note(verdict: &Verdict) -> String {
              (hint: raise [explore] seeds, or check that the scenario still races; \
              `racehound run` with `--seeds N` tries more)\n"
         )),
+        Found::Inconclusive { seeds } => {
+            let short: Vec<&str> = verdict
+                .short_witnesses()
+                .iter()
+                .map(|w| w.name.as_str())
+                .collect();
+            out.push_str(&format!(
+                " ({seeds} seeds, none broke an invariant, but {} reached in fewer than {} seeds: \
+                 the race may not have happened)\n  \
+                 (hint: raise [explore] seeds or seeds_max, or aim the scenario at the race)\n",
+                short.join(", "),
+                verdict.witness_min_seeds
+            ));
+        }
         Found::Fail(f) => {
             out.push_str(&format!(
                 ": {} at seed {} (shrunk {} → {} steps)\n  {}\n",
@@ -91,6 +105,10 @@ pub fn verdict_note(verdict: &Verdict) -> String {
             }
             out.push_str(&replay_commands(&f.token));
         }
+    }
+    let witnesses = verdict.witness_sentence();
+    if !witnesses.is_empty() {
+        out.push_str(&format!("  {witnesses}\n"));
     }
     out
 }

@@ -156,6 +156,9 @@ impl Scenario {
                 shrink_runs_max: 300,
                 strategies: Vec::new(),
                 expect: BTreeMap::new(),
+                witnesses: Vec::new(),
+                witness_min_seeds: super::WITNESS_MIN_SEEDS_DEFAULT,
+                seeds_max: None,
             },
             user_numbers: Vec::new(),
         }
@@ -255,6 +258,29 @@ impl ScenarioBuilder {
         self
     }
 
+    /// Names a race witness this scenario exists for (`witnesses = [...]`): a built-in name
+    /// from `racehound::oracle::witness` (add your own with `Explorer::sometimes`).
+    pub fn witness(mut self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        if !self.scenario.witnesses.contains(&name) {
+            self.scenario.witnesses.push(name);
+        }
+        self
+    }
+
+    /// Seeds that must reach each witness for a pass to count, K (`[explore] witness_min_seeds`).
+    pub fn witness_min_seeds(mut self, seeds: u32) -> Self {
+        self.scenario.witness_min_seeds = seeds;
+        self
+    }
+
+    /// Most seeds exploration may run to reach the witnesses (`[explore] seeds_max`; default
+    /// 4 × the seed budget).
+    pub fn seeds_max(mut self, seeds: u32) -> Self {
+        self.scenario.seeds_max = Some(seeds);
+        self
+    }
+
     /// The scenario, or what is wrong with it (the file parser's range checks).
     pub fn try_build(self) -> Result<Scenario, String> {
         let s = &self.scenario;
@@ -339,6 +365,25 @@ impl ScenarioBuilder {
                 "seeds must be between 1 and {SEEDS_MAX}, not {}",
                 s.seeds
             ));
+        }
+        for name in &s.witnesses {
+            if let Err(unknown) = crate::oracle::witness::witness(name) {
+                return Err(unknown.to_string());
+            }
+        }
+        if s.witness_min_seeds == 0 || s.witness_min_seeds > SEEDS_MAX {
+            return Err(format!(
+                "witness_min_seeds must be between 1 and {SEEDS_MAX}, not {}",
+                s.witness_min_seeds
+            ));
+        }
+        if let Some(max) = s.seeds_max {
+            if max < s.seeds || max > SEEDS_MAX {
+                return Err(format!(
+                    "seeds_max must be between seeds ({}) and {SEEDS_MAX}, not {max}",
+                    s.seeds
+                ));
+            }
         }
         Ok(self.scenario)
     }

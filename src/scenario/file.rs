@@ -185,6 +185,16 @@ pub struct ExploreSection {
     /// Most runs the shrinker may make.
     #[serde(default = "default_shrink_runs")]
     pub shrink_runs_max: u32,
+    /// Seeds that must reach each witness for a pass to count (K).
+    #[serde(default = "default_witness_min_seeds")]
+    pub witness_min_seeds: Spanned<u32>,
+    /// Most seeds exploration may run to reach the witnesses (default: 4 × `seeds`).
+    #[serde(default)]
+    pub seeds_max: Option<Spanned<u32>>,
+}
+
+fn default_witness_min_seeds() -> Spanned<u32> {
+    Spanned::new(0..0, super::WITNESS_MIN_SEEDS_DEFAULT)
 }
 
 fn default_seeds() -> Spanned<u32> {
@@ -205,6 +215,8 @@ impl Default for ExploreSection {
             seeds: default_seeds(),
             shrink: true,
             shrink_runs_max: default_shrink_runs(),
+            witness_min_seeds: default_witness_min_seeds(),
+            seeds_max: None,
         }
     }
 }
@@ -258,6 +270,13 @@ pub struct ScenarioFile {
     /// Expected verdict per strategy id.
     #[serde(default)]
     pub expect: BTreeMap<Spanned<String>, ExpectSection>,
+    /// The race witnesses the scenario exists for (`oracle::witness` names).
+    #[serde(default = "default_witnesses")]
+    pub witnesses: Spanned<Vec<Spanned<String>>>,
+}
+
+fn default_witnesses() -> Spanned<Vec<Spanned<String>>> {
+    Spanned::new(0..0, Vec::new())
 }
 
 fn default_users() -> Spanned<u32> {

@@ -194,32 +194,28 @@ pub struct Scenario {
     pub strategies: Vec<String>,
     /// Expected verdicts by strategy id.
     pub expect: BTreeMap<String, Expected>,
+    /// The race witnesses this scenario exists for (built-in names, see `oracle::witness`).
+    #[serde(default)]
+    pub witnesses: Vec<String>,
+    /// Seeds that must reach each witness for a pass to count (K; fewer makes it inconclusive).
+    #[serde(default = "default_witness_min_seeds")]
+    pub witness_min_seeds: u32,
+    /// Most seeds exploration may run to reach the witnesses (`None`: 4 × the seed budget).
+    #[serde(default)]
+    pub seeds_max: Option<u32>,
 }
 
-/// Levenshtein distance, for "did you mean" suggestions.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b_chars: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b_chars.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b_chars.iter().enumerate() {
-            let substitute = previous[j] + usize::from(ca != *cb);
-            current.push(substitute.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b_chars.len()]
+/// Seeds that must reach each witness unless a scenario says otherwise (K).
+pub const WITNESS_MIN_SEEDS_DEFAULT: u32 = 10;
+
+/// How many times its seed budget exploration may run to reach the witnesses, by default.
+pub const SEEDS_MAX_FACTOR_DEFAULT: u32 = 4;
+
+fn default_witness_min_seeds() -> u32 {
+    WITNESS_MIN_SEEDS_DEFAULT
 }
 
-/// The closest of `options` to `word`, if it is close enough to be a plausible typo.
-pub fn closest<'a>(word: &str, options: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    options
-        .into_iter()
-        .map(|option| (edit_distance(word, option), option))
-        .filter(|(distance, option)| *distance <= (option.len() / 3).max(2))
-        .min()
-        .map(|(_, option)| option)
-}
+pub use crate::vocabulary::{closest, edit_distance};
 
 /// Whether strategy `id` matches `pattern` (`all`, exact, or a `*` glob).
 pub fn strategy_matches(pattern: &str, id: &str) -> bool {
@@ -349,6 +345,17 @@ pub fn parse(name: &str, text: &str, strategy_ids: &[&str]) -> Result<Scenario, 
         checker.error(span, format!("invalid scenario: {message}"), &label, Some(help))
     })?;
     validate(&checker, raw, strategy_ids)
+}
+
+/// Where `key = "value"` is written after `after` on the same line (serde's untagged
+/// `[expect]` entries keep no spans of their own): the span of the quoted value.
+fn value_span(text: &str, after: Range<usize>, key: &str, value: &str) -> Option<Range<usize>> {
+    let start = after.end;
+    let line = text.get(start..)?.split('\n').next()?;
+    let at_key = line.find(&format!("{key} "))?;
+    let quoted = format!("\"{value}\"");
+    let at_value = line[at_key..].find(&quoted)? + at_key;
+    Some(start + at_value..start + at_value + quoted.len())
 }
 
 fn check_range(
@@ -642,8 +649,10 @@ fn validate(
                 .map(|i| i.name)
                 .collect();
             if !known.contains(&name.as_str()) {
+                let span =
+                    value_span(checker.source.inner(), id.span(), "invariant", name).unwrap_or(id.span());
                 return Err(checker.error(
-                    id.span(),
+                    span,
                     format!("unknown invariant `{name}` expected for {}", id.get_ref()),
                     "unknown invariant",
                     Some(suggest(name, &known, "invariants")),
@@ -652,6 +661,48 @@ fn validate(
         }
         expect.insert(id.get_ref().clone(), expected);
     }
+    let mut witnesses: Vec<String> = Vec::new();
+    for name in raw.witnesses.get_ref() {
+        if let Err(unknown) = crate::oracle::witness::witness(name.get_ref()) {
+            return Err(checker.error(
+                name.span(),
+                format!("unknown witness `{}`", unknown.name),
+                "unknown witness",
+                Some(suggest(
+                    &unknown.name,
+                    &crate::oracle::witness::WITNESS_NAMES,
+                    "witnesses",
+                )),
+            ));
+        }
+        if !witnesses.contains(name.get_ref()) {
+            witnesses.push(name.get_ref().clone());
+        }
+    }
+    let witness_min_seeds = *raw.explore.witness_min_seeds.get_ref();
+    if witness_min_seeds == 0 || witness_min_seeds > SEEDS_MAX {
+        return Err(checker.error(
+            raw.explore.witness_min_seeds.span(),
+            format!("explore.witness_min_seeds must be between 1 and {SEEDS_MAX}"),
+            "out of range",
+            Some("it is how many seeds must reach each witness for a pass to count (default 10)".into()),
+        ));
+    }
+    let seeds_max = match &raw.explore.seeds_max {
+        Some(max) if *max.get_ref() < seeds || *max.get_ref() > SEEDS_MAX => {
+            return Err(checker.error(
+                max.span(),
+                format!("explore.seeds_max must be between explore.seeds ({seeds}) and {SEEDS_MAX}"),
+                "out of range",
+                Some(format!(
+                "it caps how far exploration may go past `seeds` to reach the witnesses (default {} × seeds)",
+                SEEDS_MAX_FACTOR_DEFAULT
+            )),
+            ))
+        }
+        Some(max) => Some(*max.get_ref()),
+        None => None,
+    };
     Ok(Scenario {
         name,
         description: raw.description,
@@ -668,6 +719,9 @@ fn validate(
         shrink_runs_max: raw.explore.shrink_runs_max,
         strategies,
         expect,
+        witnesses,
+        witness_min_seeds,
+        seeds_max,
     })
 }
 
