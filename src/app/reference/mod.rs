@@ -100,6 +100,11 @@ pub fn stripe_error_is_transient(error: &StripeError) -> bool {
 /// customer, so the reference looks for one first.
 pub const CUSTOMER_KEY_TRUSTED_FOR: Duration = Duration::from_secs(23 * 3600);
 
+/// The note the reference writes (to the trace, or a log) just before it sends a creation key
+/// its claim let it trust, followed by the key: the start of the one window the reference
+/// cannot close (see "What the reference promises" above); the fuzz harness reads it.
+pub const CREATION_KEY_SENT_NOTE: &str = "creation key trusted by its claim, sending ";
+
 /// The `customer_claims` table: per tenant, which creation key is in use (its generation,
 /// see [`customer_idempotency_key_generation`]) and when it was first sent (app clock, ms).
 ///
@@ -144,10 +149,42 @@ async fn read_customer_claim<C: DbConn>(conn: &mut C, tenant_id: i64) -> Result<
     })
 }
 
+/// Runs a Stripe call that is safe to repeat (a read, a delete), retrying transient failures
+/// (no answer, 409, 429, 5xx) with the same back-off as creation, up to
+/// [`STRIPE_ATTEMPTS_MAX`] attempts: a rate limit must not end a repair sweep.
+async fn retry_stripe<E: Env, T, F, Fut>(env: &E, what: &str, mut call: F) -> Result<T, StripeError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StripeError>>,
+{
+    let mut backoff = STRIPE_BACKOFF_FIRST;
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(error) if stripe_error_is_transient(&error) && attempt < STRIPE_ATTEMPTS_MAX => {
+                env.note(&format!("transient Stripe error on {what}, retrying: {error}"));
+                env.sleep(backoff).await;
+                backoff *= 2;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Deletes a leftover customer, retrying transient failures; one already gone (a 404 after
+/// a retry whose first attempt did delete it) counts as deleted.
+async fn delete_leftover<E: Env>(env: &E, id: &str) -> Result<(), AppFailure> {
+    match retry_stripe(env, "delete", || env.stripe().delete_customer(id.to_string())).await {
+        Ok(_) | Err(StripeError::Api { status: 404, .. }) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// The live customers whose `metadata.tenant_id` names the tenant, oldest first, from the
 /// strongly consistent list endpoint (never the lagging search).
 async fn tenant_customers<E: Env>(env: &E, tenant_id: i64, email: &str) -> Result<Vec<String>, AppFailure> {
-    let listed = env.stripe().list_customers_by_email(email.to_string()).await?;
+    let listed = retry_stripe(env, "list", || env.stripe().list_customers_by_email(email.to_string())).await?;
     // The list is newest first.
     let mut mine: Vec<String> = listed
         .into_iter()
@@ -220,6 +257,7 @@ async fn create_customer_idempotently<E: Env, C: DbConn>(
         }
         let generation = u32::try_from(claim.generation).unwrap_or(u32::MAX);
         let key = customer_idempotency_key_generation(tenant_id, generation);
+        env.note(&format!("{CREATION_KEY_SENT_NOTE}{key}"));
         match env.stripe().create_customer(params.clone(), Some(key)).await {
             Ok(customer) => return Ok(customer.id),
             Err(error) if stripe_error_is_transient(&error) => {
@@ -286,7 +324,7 @@ pub async fn ensure_stripe_customer<E: Env>(env: &E, user_id: &str) -> Result<St
             env.note(&format!(
                 "customer {created} lost to {winner}; deleting the leftover"
             ));
-            env.stripe().delete_customer(created).await?;
+            delete_leftover(env, &created).await?;
             Ok(winner)
         }
         None => Err(AppFailure::Other(format!(
@@ -350,7 +388,7 @@ pub async fn reconcile<E: Env>(env: &E) -> Result<serde_json::Value, AppFailure>
                 "reconcile: deleting leftover customer {leftover} of tenant {}",
                 tenant.id
             ));
-            env.stripe().delete_customer(leftover).await?;
+            delete_leftover(env, &leftover).await?;
             deleted += 1;
         }
     }
