@@ -34,7 +34,8 @@ pub fn builtin_invariants() -> Vec<Invariant> {
         Invariant {
             name: "idempotent_replay",
             phase: Phase::Always,
-            description: "one idempotency key never yields two different objects while Stripe keeps it (24 h)",
+            description:
+                "one idempotency key never yields two different objects while Stripe keeps it (24 h)",
             check: idempotent_replay,
         },
         Invariant {
@@ -607,9 +608,14 @@ mod tests {
         };
         let start = 1_767_225_600;
         view.idempotent_responses.push(response("cus_A", Some(start)));
-        view.idempotent_responses.push(response("cus_B", Some(start + 25 * 3600)));
-        assert!(only(&view, "idempotent_replay").is_empty(), "a key 25 h old has expired");
-        view.idempotent_responses.push(response("cus_C", Some(start + 26 * 3600)));
+        view.idempotent_responses
+            .push(response("cus_B", Some(start + 25 * 3600)));
+        assert!(
+            only(&view, "idempotent_replay").is_empty(),
+            "a key 25 h old has expired"
+        );
+        view.idempotent_responses
+            .push(response("cus_C", Some(start + 26 * 3600)));
         assert_eq!(
             only(&view, "idempotent_replay")[0].objects,
             vec!["cus_A", "cus_B", "cus_C"],
