@@ -446,6 +446,22 @@ fn summary(verdicts: &[Verdict]) -> Status {
             println!("    ({})", v.witness_sentence());
         }
     }
+    // Invariants a strategy could not be judged on: said, never counted as passed.
+    let mut undeclared: std::collections::BTreeMap<&[String], std::collections::BTreeSet<&str>> =
+        std::collections::BTreeMap::new();
+    for v in verdicts.iter().filter(|v| !v.not_applicable.is_empty()) {
+        undeclared
+            .entry(v.not_applicable.as_slice())
+            .or_default()
+            .insert(v.strategy.as_str());
+    }
+    for (names, strategies) in undeclared {
+        println!(
+            "  not applicable to {} (they declare no tables for them, see AppLogic::tables): {}",
+            strategies.into_iter().collect::<Vec<_>>().join(", "),
+            names.join(", ")
+        );
+    }
     Status::of(unexpected.is_empty())
 }
 

@@ -435,6 +435,13 @@ impl std::fmt::Display for Report {
                     v.witness_min_seeds
                 )?;
             }
+            if !v.not_applicable.is_empty() {
+                write!(
+                    f,
+                    "\n  not applicable (the app declares no tables for them, see AppLogic::tables): {}",
+                    v.not_applicable.join(", ")
+                )?;
+            }
             return Ok(());
         };
         writeln!(

@@ -169,6 +169,7 @@ pub fn explore(
                 witness_seeds: 0,
                 witness_min_seeds: scenario.witness_min_seeds,
                 seeds_budget: u64::from(options.seeds.unwrap_or(scenario.seeds)),
+                not_applicable: Vec::new(),
             }
         }
     }
@@ -312,6 +313,7 @@ pub fn explore_app_with<A: AppLogic>(
         witness_seeds,
         witness_min_seeds: min_seeds,
         seeds_budget: u64::from(seeds),
+        not_applicable: not_applicable_of(app.as_ref(), invariants),
     };
     tracing::info!(
         scenario = %verdict.scenario,
@@ -324,6 +326,19 @@ pub fn explore_app_with<A: AppLogic>(
         verdict,
         counterexample,
     }
+}
+
+/// The checked invariants that cannot fire for `app` because it declares nothing they read.
+fn not_applicable_of<A: crate::app::api::AppLogic>(app: &A, invariants: &[Invariant]) -> Vec<String> {
+    let view = crate::oracle::WorldView {
+        tables: app.tables(),
+        ..Default::default()
+    };
+    crate::oracle::not_applicable(&view)
+        .into_iter()
+        .filter(|name| invariants.iter().any(|i| i.name == *name))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Runs `input` twice; `Err` names both hashes when they differ.

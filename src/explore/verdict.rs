@@ -73,6 +73,10 @@ pub struct Verdict {
     /// went past it, to reach the witnesses, when `witness_seeds` is larger.
     #[serde(default)]
     pub seeds_budget: u64,
+    /// Built-in invariants that could not fire because the strategy declares nothing they
+    /// read (`AppLogic::tables`): not applicable, never counted as passed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_applicable: Vec<String>,
 }
 
 /// How many seeds reached one witness.
@@ -243,6 +247,7 @@ mod tests {
     #[test]
     fn expectations_are_compared_by_verdict_and_invariant() {
         let mut v = Verdict {
+            not_applicable: Vec::new(),
             scenario: "s".into(),
             strategy: "checkout.naive".into(),
             found: failing("no_duplicate_customers"),
@@ -271,6 +276,7 @@ mod tests {
     #[test]
     fn an_inconclusive_pass_is_never_as_expected_and_says_why() {
         let mut v = Verdict {
+            not_applicable: Vec::new(),
             scenario: "s".into(),
             strategy: "reference".into(),
             found: Found::Inconclusive { seeds: 40 },

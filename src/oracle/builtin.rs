@@ -69,7 +69,306 @@ pub fn builtin_invariants() -> Vec<Invariant> {
             description: "every signed-up user has a profile row and a referenced live customer",
             check: signup_complete,
         },
+        Invariant {
+            name: "checkout_on_linked_customer",
+            phase: Phase::Quiescence,
+            description: "every checkout or apply-coupon answered 2xx named a session that Stripe holds on the live customer linked to the user (declared tables)",
+            check: checkout_on_linked_customer,
+        },
+        Invariant {
+            name: "team_org_linked",
+            phase: Phase::Quiescence,
+            description: "every team plan answered 2xx (or bought in Clerk Billing) ends with exactly one org in Clerk, linked to the user (declared tables)",
+            check: team_org_linked,
+        },
+        Invariant {
+            name: "subscription_status_matches",
+            phase: Phase::Quiescence,
+            description: "every stored subscription status equals Stripe's, and every subscription an acknowledged event announced is stored (declared tables)",
+            check: subscription_status_matches,
+        },
+        Invariant {
+            name: "events_have_effects",
+            phase: Phase::Quiescence,
+            description: "every webhook event the app acknowledged is recorded as processed (declared tables)",
+            check: events_have_effects,
+        },
+        Invariant {
+            name: "claims_resolved",
+            phase: Phase::Quiescence,
+            description: "no claimed row keeps a NULL external id once the world is quiet (declared tables)",
+            check: claims_resolved,
+        },
     ]
+}
+
+/// The built-in invariants that cannot fire for this view's app because it declares
+/// nothing they read (`AppLogic::tables`): shown as not applicable, never as passed.
+pub fn not_applicable(view: &WorldView) -> Vec<&'static str> {
+    let tables = &view.tables;
+    let mut out = Vec::new();
+    if tables.customer.is_none() {
+        out.push("checkout_on_linked_customer");
+    }
+    if tables.team_org.is_none() {
+        out.push("team_org_linked");
+    }
+    if tables.subscription_status.is_none() {
+        out.push("subscription_status_matches");
+    }
+    if tables.processed_events.is_empty() {
+        out.push("events_have_effects");
+    }
+    if tables.claims.is_empty() {
+        out.push("claims_resolved");
+    }
+    out
+}
+
+fn checkout_on_linked_customer(view: &WorldView) -> Vec<Violation> {
+    let Some(link) = &view.tables.customer else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for call in &view.answered {
+        if !matches!(
+            call.flow,
+            crate::vocabulary::Flow::Checkout | crate::vocabulary::Flow::ApplyCoupon
+        ) {
+            continue;
+        }
+        let linked = view.linked_ids(link, &call.user_id);
+        let live_linked: Vec<&String> = linked
+            .iter()
+            .filter(|id| view.live_customers().any(|c| &c.id == *id))
+            .collect();
+        let session = call
+            .session_id
+            .as_deref()
+            .and_then(|id| view.checkout_sessions.iter().find(|s| s.id == id));
+        let problem = match (session, live_linked.as_slice()) {
+            (None, _) => Some(format!(
+                "{} for user {} was answered 2xx but names no Checkout Session Stripe holds",
+                call.flow, call.user_id
+            )),
+            (Some(_), []) => Some(format!(
+                "{} for user {} was answered 2xx but no live customer is linked to the user in {}.{}",
+                call.flow, call.user_id, link.table, link.id_column
+            )),
+            (Some(s), [linked]) if s.customer.as_deref() != Some(linked.as_str()) => Some(format!(
+                "{} for user {} was answered with session {} on customer {}, but {}.{} links {}",
+                call.flow,
+                call.user_id,
+                s.id,
+                s.customer.as_deref().unwrap_or("(none)"),
+                link.table,
+                link.id_column,
+                linked
+            )),
+            (Some(_), [_]) => None,
+            (Some(_), many) => Some(format!(
+                "user {} is linked to {} live customers in {}.{}",
+                call.user_id,
+                many.len(),
+                link.table,
+                link.id_column
+            )),
+        };
+        if let Some(message) = problem {
+            let objects = vec![call.session_id.clone().unwrap_or_else(|| call.user_id.clone())];
+            if !found.iter().any(|v: &Violation| v.message == message) {
+                found.push(violation("checkout_on_linked_customer", objects, message));
+            }
+        }
+    }
+    found
+}
+
+fn team_org_linked(view: &WorldView) -> Vec<Violation> {
+    let Some(link) = &view.tables.team_org else {
+        return Vec::new();
+    };
+    use crate::vocabulary::Flow;
+    // Clerk Billing purchases count once every `subscription.created` was acknowledged.
+    let billing_settled = view
+        .deliveries
+        .iter()
+        .filter(|d| d.service == Service::Clerk && d.event_type == "subscription.created")
+        .all(|d| d.delivered);
+    let mut owed: BTreeSet<(&str, &str)> = BTreeSet::new();
+    for call in &view.answered {
+        if call.flow == Flow::CreateTeamOrg {
+            owed.insert((&call.user_id, call.plan.as_deref().unwrap_or("team")));
+        }
+    }
+    let billing_acknowledged = view
+        .deliveries
+        .iter()
+        .any(|d| d.service == Service::Clerk && d.event_type == "subscription.created" && d.delivered);
+    if billing_settled && billing_acknowledged {
+        // A Clerk Billing purchase is made in Clerk, not answered by the app: every team plan
+        // the scenario asked for is owed once the purchases were acknowledged.
+        for (user, plan) in &view.team_plans {
+            owed.insert((user, plan));
+        }
+    }
+    let mut found = Vec::new();
+    for (user, plan) in owed {
+        let orgs: Vec<&str> = view
+            .orgs
+            .iter()
+            .filter(|o| o.created_by.as_deref() == Some(user) && org_plan(o).is_none_or(|p| p == plan))
+            .map(|o| o.id.as_str())
+            .collect();
+        let linked = view.linked_ids(link, user);
+        let message = match orgs.as_slice() {
+            [] => Some(format!(
+                "user {user} was promised a {plan} team org but Clerk has none"
+            )),
+            [org] if !linked.iter().any(|id| id == org) => Some(format!(
+                "user {user}'s {plan} org {org} is not linked in {}.{}",
+                link.table, link.id_column
+            )),
+            [_] => None,
+            many => Some(format!("user {user} has {} {plan} team orgs", many.len())),
+        };
+        if let Some(message) = message {
+            found.push(violation("team_org_linked", vec![user.to_string()], message));
+        }
+    }
+    found
+}
+
+/// Event types that announce a subscription the app must then store.
+const SUBSCRIPTION_ANNOUNCING_EVENTS: &[&str] = &[
+    "checkout.session.completed",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+];
+
+fn subscription_status_matches(view: &WorldView) -> Vec<Violation> {
+    let Some(columns) = &view.tables.subscription_status else {
+        return Vec::new();
+    };
+    let rows = view.db.get(&columns.table).map(Vec::as_slice).unwrap_or_default();
+    let stored: BTreeMap<&str, Option<&str>> = rows
+        .iter()
+        .filter_map(|row| {
+            let id = row.get(&columns.id_column)?.as_text()?;
+            Some((id, row.get(&columns.status_column).and_then(|v| v.as_text())))
+        })
+        .collect();
+    let mut found = Vec::new();
+    for (id, status) in &stored {
+        match view.subscriptions.iter().find(|s| s.id == *id) {
+            Some(sub) if Some(sub.status.as_str()) != *status => {
+                let message = format!(
+                    "{}.{} says subscription {id} is {}, Stripe says {}",
+                    columns.table,
+                    columns.status_column,
+                    status.unwrap_or("NULL"),
+                    sub.status
+                );
+                found.push(violation(
+                    "subscription_status_matches",
+                    vec![id.to_string()],
+                    message,
+                ));
+            }
+            Some(_) => {}
+            None => {
+                let message = format!(
+                    "{}.{} holds {id}, which Stripe does not know",
+                    columns.table, columns.id_column
+                );
+                found.push(violation(
+                    "subscription_status_matches",
+                    vec![id.to_string()],
+                    message,
+                ));
+            }
+        }
+    }
+    let announced = view.deliveries.iter().any(|d| {
+        d.service == Service::Stripe
+            && d.delivered
+            && SUBSCRIPTION_ANNOUNCING_EVENTS.contains(&d.event_type.as_str())
+    });
+    if announced {
+        for sub in &view.subscriptions {
+            if !stored.contains_key(sub.id.as_str()) {
+                let message = format!(
+                    "subscription {} was announced and acknowledged but {} has no row for it",
+                    sub.id, columns.table
+                );
+                found.push(violation(
+                    "subscription_status_matches",
+                    vec![sub.id.clone()],
+                    message,
+                ));
+            }
+        }
+    }
+    found
+}
+
+fn events_have_effects(view: &WorldView) -> Vec<Violation> {
+    let mut found = Vec::new();
+    for log in &view.tables.processed_events {
+        let rows = view.db.get(&log.table).map(Vec::as_slice).unwrap_or_default();
+        let recorded: BTreeSet<&str> = rows
+            .iter()
+            .filter_map(|row| row.get(&log.id_column).and_then(|v| v.as_text()))
+            .collect();
+        for delivery in view
+            .deliveries
+            .iter()
+            .filter(|d| d.service == log.service && d.delivered)
+        {
+            if !recorded.contains(delivery.event_id.as_str()) {
+                let message = format!(
+                    "{:?} event {} ({}) was acknowledged but is not recorded in {}.{}",
+                    delivery.service, delivery.event_id, delivery.event_type, log.table, log.id_column
+                );
+                found.push(violation(
+                    "events_have_effects",
+                    vec![delivery.event_id.clone()],
+                    message,
+                ));
+            }
+        }
+    }
+    found
+}
+
+fn claims_resolved(view: &WorldView) -> Vec<Violation> {
+    let mut found = Vec::new();
+    for claim in &view.tables.claims {
+        for row in view.db.get(&claim.table).map(Vec::as_slice).unwrap_or_default() {
+            if row.get(&claim.id_column).is_none_or(|v| v.is_null()) {
+                let what: Vec<String> = row
+                    .iter()
+                    .filter(|(column, _)| *column != &claim.id_column)
+                    .map(|(column, value)| {
+                        format!(
+                            "{column}={}",
+                            value
+                                .as_text()
+                                .map_or_else(|| format!("{value:?}"), str::to_string)
+                        )
+                    })
+                    .collect();
+                let message = format!(
+                    "{} row ({}) still has no {} at quiescence",
+                    claim.table,
+                    what.join(", "),
+                    claim.id_column
+                );
+                found.push(violation("claims_resolved", vec![claim.table.clone()], message));
+            }
+        }
+    }
+    found
 }
 
 fn violation(invariant: &str, objects: Vec<String>, message: String) -> Violation {

@@ -112,6 +112,15 @@ fn view_of<'a>(
             status: s.status.as_str().to_string(),
         })
         .collect();
+    let checkout_sessions = stripe
+        .checkout_sessions
+        .values()
+        .map(|s| super::CheckoutSessionView {
+            id: s.id.clone(),
+            customer: s.customer.clone(),
+            status: s.status.as_str().to_string(),
+        })
+        .collect();
     let orgs = organizations
         .map(|o| OrgView {
             id: o.id.clone(),
@@ -130,6 +139,7 @@ fn view_of<'a>(
         customers,
         subscriptions,
         orgs,
+        checkout_sessions,
         db: db_tables,
         db_columns,
         redelivery_max: REDELIVERY_MAX_DEFAULT,

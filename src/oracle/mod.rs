@@ -14,9 +14,10 @@ pub mod from_fakes;
 mod view;
 pub mod witness;
 
-pub use builtin::builtin_invariants;
+pub use builtin::{builtin_invariants, not_applicable};
 pub use view::{
-    CustomerView, DeliveryView, IdempotentResponseView, OrgView, Service, SubscriptionView, WorldView,
+    AnsweredCall, CheckoutSessionView, CustomerView, DeliveryView, IdempotentResponseView, OrgView, Service,
+    SubscriptionView, WorldView,
 };
 pub use witness::{builtin_witnesses, Witness};
 

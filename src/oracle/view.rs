@@ -30,6 +30,30 @@ pub struct SubscriptionView {
     pub status: String,
 }
 
+/// A Stripe Checkout Session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckoutSessionView {
+    /// `cs_…`
+    pub id: String,
+    /// The customer it charges, if any.
+    pub customer: Option<String>,
+    /// `open`, `complete` or `expired`.
+    pub status: String,
+}
+
+/// A browser call the app answered with a 2xx: the work the app said was done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnsweredCall {
+    /// The user the call was for.
+    pub user_id: String,
+    /// The flow.
+    pub flow: crate::vocabulary::Flow,
+    /// The plan asked for, if any.
+    pub plan: Option<String>,
+    /// The Checkout Session id the answer named, if any.
+    pub session_id: Option<String>,
+}
+
 /// A Clerk organization.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrgView {
@@ -95,6 +119,15 @@ pub struct WorldView {
     pub subscriptions: Vec<SubscriptionView>,
     /// Every Clerk organization.
     pub orgs: Vec<OrgView>,
+    /// Every Stripe Checkout Session.
+    #[serde(default)]
+    pub checkout_sessions: Vec<CheckoutSessionView>,
+    /// Browser calls the app answered with a 2xx (outcome invariants check their work).
+    #[serde(default)]
+    pub answered: Vec<AnsweredCall>,
+    /// What the app declared its tables mean (outcome invariants read only this).
+    #[serde(default)]
+    pub tables: crate::vocabulary::TableMeanings,
     /// Committed database contents: table → rows.
     pub db: BTreeMap<String, Vec<Row>>,
     /// The app's schema: table → column names (even for empty tables).
@@ -110,6 +143,23 @@ pub struct WorldView {
 }
 
 impl WorldView {
+    /// The external id the declared `link` stores for `user_id` (each row of the link's table
+    /// whose user column is the user), NULLs left out.
+    pub fn linked_ids(&self, link: &crate::vocabulary::ColumnLink, user_id: &str) -> Vec<String> {
+        self.db
+            .get(&link.table)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter(|row| row.get(&link.user_column).and_then(|v| v.as_text()) == Some(user_id))
+            .filter_map(|row| {
+                row.get(&link.id_column)
+                    .and_then(|v| v.as_text())
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+
     /// The user a customer belongs to: by `metadata.user_id`, else by email.
     pub fn customer_owner(&self, customer: &CustomerView) -> Option<&UserSpec> {
         if let Some(user_id) = customer.metadata.get("user_id") {

@@ -107,6 +107,7 @@ mod tests {
 
     fn verdict(scenario: &str, strategy: &str, found: Found, expected: Expected) -> Verdict {
         Verdict {
+            not_applicable: Vec::new(),
             scenario: scenario.into(),
             strategy: strategy.into(),
             found,

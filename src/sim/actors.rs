@@ -107,8 +107,21 @@ pub(super) async fn browser_step(
                     .with_body(body.clone());
                 // No response means the outcome is unknown: the browser retries if it may.
                 if let Ok(response) = transport.send(request).await {
-                    if let Some(session) = response.body_json().get("session_id").and_then(|s| s.as_str()) {
-                        shared.sessions.lock().insert(actor, session.to_string());
+                    let session_id = response
+                        .body_json()
+                        .get("session_id")
+                        .and_then(|s| s.as_str())
+                        .map(str::to_string);
+                    if let Some(session) = &session_id {
+                        shared.sessions.lock().insert(actor, session.clone());
+                    }
+                    if response.is_success() {
+                        shared.answered.lock().push(crate::oracle::AnsweredCall {
+                            user_id: user_id.clone(),
+                            flow: step.flow,
+                            plan: step.plan.clone(),
+                            session_id,
+                        });
                     }
                     if response.status < 500 {
                         break;

@@ -87,6 +87,10 @@ pub struct WorldShared {
     /// so a change to them must re-check the `Always` invariants (a custom one may read them).
     pub(super) facts_version: AtomicU64,
     pub(super) replicas: u32,
+    /// Browser calls answered with a 2xx, for the outcome invariants.
+    pub(super) answered: Mutex<Vec<crate::oracle::AnsweredCall>>,
+    /// What the app declared its tables mean.
+    pub(super) tables: crate::vocabulary::TableMeanings,
     /// Planned faults not yet applied plus restarts and heals not yet due (the run loop
     /// keeps it current): the reconcile cron waits for it to reach 0 before it retries.
     pub(super) faults_unsettled: AtomicUsize,
@@ -126,6 +130,8 @@ impl WorldShared {
         );
         view.deliveries = self.deliveries.lock().values().cloned().collect();
         view.idempotent_responses = self.idempotent.lock().clone();
+        view.answered = self.answered.lock().clone();
+        view.tables = self.tables.clone();
         view.fault_free = input.faults.is_empty() && input.loss == 0.0;
         note_actor_facts(&mut view, &self.prepared.users, input.actor_steps());
         // A signup that never reached an app (every attempt hit a crashed replica) is a user who

@@ -245,6 +245,8 @@ pub fn run_with<A: AppLogic>(
         idempotent: Mutex::new(Vec::new()),
         knobs: Mutex::new(WebhookKnobs::default()),
         faults_unsettled: AtomicUsize::new(input.faults.len()),
+        answered: Mutex::new(Vec::new()),
+        tables: app.tables(),
         browsers_active: AtomicUsize::new(input.actors.iter().map(|a| a.steps.len()).sum()),
         deliveries_active: AtomicUsize::new(0),
         sessions: Mutex::new(BTreeMap::new()),

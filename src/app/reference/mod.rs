@@ -57,6 +57,7 @@ use super::api::{
     TableSchema, UserSpec,
 };
 use crate::app::kit::{create_session, reply, select_tenant, tenant_rows, tenants_table, AppFailure};
+use crate::vocabulary::{Service, TableMeanings};
 
 /// Attempts per Stripe call before giving up (the SDKs make 3: one try and 2 retries).
 pub const STRIPE_ATTEMPTS_MAX: u32 = 5;
@@ -514,6 +515,16 @@ impl AppLogic for Reference {
 
     fn seed_rows(&self, users: &[UserSpec]) -> Vec<Stmt> {
         tenant_rows(users)
+    }
+
+    fn tables(&self) -> TableMeanings {
+        TableMeanings::new()
+            .customer("tenants", "owner_user_id", "stripe_customer_id")
+            .team_org("team_orgs", "user_id", "clerk_org_id")
+            .processed_events(Service::Stripe, "stripe_events", "event_id")
+            .processed_events(Service::Clerk, "clerk_events", "svix_id")
+            .subscription_status("subscriptions", "stripe_subscription_id", "status")
+            .claim("team_orgs", "clerk_org_id")
     }
 
     async fn handle<E: Env>(&self, env: &E, call: AppCall) -> AppReply {

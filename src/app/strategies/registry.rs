@@ -61,6 +61,12 @@ macro_rules! registry {
                 }
             }
 
+            fn tables(&self) -> crate::vocabulary::TableMeanings {
+                match self {
+                    $( AnyStrategy::$variant(s) => s.tables(), )+
+                }
+            }
+
             async fn handle<E: Env>(&self, env: &E, call: AppCall) -> AppReply {
                 match self {
                     $( AnyStrategy::$variant(s) => s.handle(env, call).await, )+
