@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use crate::app::api::{AppReply, ClerkApi, ClerkError, ColumnType, DbConn, Env, Stmt, TableSchema};
+use crate::app::api::{AppReply, ClerkApi, ClerkError, ClerkOrg, ColumnType, DbConn, Env, Stmt, TableSchema};
 use crate::app::kit::{
     clerk_subscription_payer, connect, first_row, org_plan, team_org_params, team_slug, text_col,
     verify_clerk, AppFailure,
@@ -100,6 +100,25 @@ async fn create_or_adopt<E: Env>(
         backoff *= 2;
     }
     Err(last_error.map_or_else(|| AppFailure::Other("no attempt made".into()), AppFailure::Clerk))
+}
+
+/// Reads an org by id or slug, retrying transient failures (no answer, 429, 5xx) with the
+/// same back-off as creation, up to [`CLERK_ATTEMPTS_MAX`] attempts: a burst of errors must
+/// not end a repair sweep.
+async fn get_org_retrying<E: Env>(env: &E, id_or_slug: &str) -> Result<Option<ClerkOrg>, ClerkError> {
+    let mut backoff = CLERK_BACKOFF_FIRST;
+    let mut attempt = 1;
+    loop {
+        match env.clerk().get_organization(id_or_slug.to_string()).await {
+            Err(error) if clerk_error_is_transient(&error) && attempt < CLERK_ATTEMPTS_MAX => {
+                env.note(&format!("transient Clerk error on a read, retrying: {error}"));
+                env.sleep(backoff).await;
+                backoff *= 2;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Returns the user's team org for the plan, creating it exactly once.
@@ -229,7 +248,7 @@ pub async fn reconcile_team_orgs<E: Env>(env: &E) -> Result<serde_json::Value, A
         };
         match text_col(row, "clerk_org_id") {
             None => {
-                if let Some(org) = env.clerk().get_organization(slug.clone()).await? {
+                if let Some(org) = get_org_retrying(env, &slug).await? {
                     let stored = conn
                         .execute(
                             Stmt::update("team_orgs", &[("clerk_org_id", org.id.as_str().into())])
@@ -245,7 +264,7 @@ pub async fn reconcile_team_orgs<E: Env>(env: &E) -> Result<serde_json::Value, A
                 }
             }
             Some(org_id) => {
-                if env.clerk().get_organization(org_id.clone()).await?.is_none() {
+                if get_org_retrying(env, &org_id).await?.is_none() {
                     env.note(&format!(
                         "reconcile: org {org_id} of {user_id}/{plan} is gone; recreating"
                     ));
