@@ -189,3 +189,16 @@ fn an_app_that_declares_nothing_has_every_outcome_invariant_not_applicable() {
     };
     assert!(not_applicable(&declared).is_empty());
 }
+
+#[test]
+fn docs_scenarios_names_every_builtin_invariant() {
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/scenarios.md")).expect("docs");
+    for invariant in racehound::oracle::builtin_invariants() {
+        assert!(
+            docs.contains(&format!("`{}`", invariant.name)),
+            "docs/scenarios.md does not name {}",
+            invariant.name
+        );
+    }
+}
