@@ -94,9 +94,11 @@ pub const CREATE_RESPONSE_LOST: &str = "create_response_lost";
 pub const EXTERNAL_CREATE_FAILED: &str = "external_create_failed";
 /// An external create acknowledged, then the asking replica's DB connections were killed.
 pub const DB_DROP_AFTER_EXTERNAL_CREATE: &str = "db_drop_after_external_create";
+/// A replica crashed while it was handling a webhook delivery.
+pub const CRASH_DURING_WEBHOOK: &str = "crash_during_webhook";
 
 /// The names of the built-in witnesses, in catalogue order.
-pub const WITNESS_NAMES: [&str; 9] = [
+pub const WITNESS_NAMES: [&str; 10] = [
     CONCURRENT_USER_REQUESTS,
     CRASH_AFTER_EXTERNAL_CREATE,
     WEBHOOK_BEFORE_RESPONSE,
@@ -106,6 +108,7 @@ pub const WITNESS_NAMES: [&str; 9] = [
     CREATE_RESPONSE_LOST,
     EXTERNAL_CREATE_FAILED,
     DB_DROP_AFTER_EXTERNAL_CREATE,
+    CRASH_DURING_WEBHOOK,
 ];
 
 /// Every built-in witness, in catalogue order.
@@ -155,6 +158,11 @@ pub fn builtin_witnesses() -> Vec<Witness> {
             DB_DROP_AFTER_EXTERNAL_CREATE,
             "a Stripe customer or Clerk org create acknowledged, then the asking replica's DB connections were killed before it answered its client",
             db_drop_after_external_create,
+        ),
+        Witness::new(
+            CRASH_DURING_WEBHOOK,
+            "a replica crashed while it was handling a webhook delivery (Stripe or Clerk), before it answered",
+            crash_during_webhook,
         ),
     ]
 }
@@ -351,6 +359,28 @@ fn concurrent_deliveries(trace: &Trace) -> Option<Vec<usize>> {
                     }
                     open.open(&event.host, index, id.to_string());
                 }
+            }
+            _ => {
+                open.end(event);
+            }
+        }
+    }
+    None
+}
+
+/// `crash_during_webhook`: a replica crashed with a webhook call certainly still open on it.
+fn crash_during_webhook(trace: &Trace) -> Option<Vec<usize>> {
+    let mut open: OpenCalls<()> = OpenCalls::default();
+    for (index, event) in trace.events.iter().enumerate() {
+        match &event.kind {
+            TraceKind::AppCall { call } if webhook_of_call(call).is_some() => {
+                open.open(&event.host, index, ());
+            }
+            TraceKind::Crash => {
+                if let Some((first, ())) = open.by_replica.get(&event.host).and_then(|calls| calls.first()) {
+                    return Some(vec![*first, index]);
+                }
+                open.end(event);
             }
             _ => {
                 open.end(event);

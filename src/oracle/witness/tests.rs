@@ -234,6 +234,36 @@ fn external_create_failed_needs_the_outage_during_the_create() {
 }
 
 #[test]
+fn crash_during_webhook_needs_the_crash_while_a_delivery_is_handled() {
+    let pay = || [Step::new(Flow::Checkout), Step::new(Flow::Pay).at(200)];
+    let crash = |at| {
+        PlannedFault::new(FaultKind::Crash, at)
+            .host("app-1")
+            .restart_after_ms(100)
+    };
+    let reached = (200..320)
+        .step_by(2)
+        .filter(|at| {
+            let scenario = builder("w.crash_webhook")
+                .replicas(1)
+                .actor(1, pay())
+                .fault(crash(*at))
+                .build();
+            seeds_reaching(CRASH_DURING_WEBHOOK, &scenario, "reference", 1) > 0
+        })
+        .count();
+    assert!(reached > 0, "no crash time in 200..320 ms hit a delivery");
+    let sequential = builder("w.crash_webhook.seq")
+        .replicas(1)
+        .actor(1, pay())
+        .fault(crash(5_000));
+    assert_eq!(
+        seeds_reaching(CRASH_DURING_WEBHOOK, &sequential.build(), "reference", 20),
+        0
+    );
+}
+
+#[test]
 fn every_builtin_witness_has_a_unique_name_and_a_lookup_with_a_suggestion() {
     let names: Vec<String> = builtin_witnesses().into_iter().map(|w| w.name).collect();
     assert_eq!(names, WITNESS_NAMES.map(String::from).to_vec());
