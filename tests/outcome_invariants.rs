@@ -18,6 +18,8 @@ enum Bug {
     ClaimNeverResolved,
     /// Stripe webhooks: handled, then the stored status overwritten with a stale one.
     StaleStatus,
+    /// Team org endpoint: always 500 (honest: it promised nothing).
+    TeamOrgAlwaysFails,
 }
 
 /// The reference with one bug.
@@ -81,6 +83,9 @@ impl AppLogic for Broken {
                     }
                     .await,
                 )
+            }
+            (Bug::TeamOrgAlwaysFails, AppCall::CreateTeamOrg { .. }) => {
+                AppReply::error(500, "down for maintenance")
             }
             (Bug::StaleStatus, AppCall::StripeWebhook { .. }) => {
                 let answer = Reference.handle(env, call).await;
@@ -201,4 +206,12 @@ fn docs_scenarios_names_every_builtin_invariant() {
             invariant.name
         );
     }
+}
+
+/// An app that answers 5xx promised nothing: `team_org_linked` owes an org only for a 2xx
+/// (or a Clerk Billing purchase), found by fresh-seed fuzzing.
+#[test]
+fn team_org_linked_owes_nothing_for_a_failed_call() {
+    let run = Explorer::new().run_seed(&team_org(), Broken(Bug::TeamOrgAlwaysFails), 0);
+    assert!(!run.breaks("team_org_linked"), "{:?}", run.violations);
 }

@@ -206,9 +206,9 @@ fn team_org_linked(view: &WorldView) -> Vec<Violation> {
         .iter()
         .any(|d| d.service == Service::Clerk && d.event_type == "subscription.created" && d.delivered);
     if billing_settled && billing_acknowledged {
-        // A Clerk Billing purchase is made in Clerk, not answered by the app: every team plan
-        // the scenario asked for is owed once the purchases were acknowledged.
-        for (user, plan) in &view.team_plans {
+        // A Clerk Billing purchase is made in Clerk, not answered by the app: owed once the
+        // purchases were acknowledged.
+        for (user, plan) in &view.billing_plans {
             owed.insert((user, plan));
         }
     }

@@ -38,6 +38,9 @@ pub fn note_actor_facts<'a>(
             }
             Flow::CreateTeamOrg | Flow::ClerkSubscription => {
                 let pair = (user.user_id.clone(), step.plan.unwrap_or("team").to_string());
+                if step.flow == Flow::ClerkSubscription && !view.billing_plans.contains(&pair) {
+                    view.billing_plans.push(pair.clone());
+                }
                 if !view.team_plans.contains(&pair) {
                     view.team_plans.push(pair);
                 }

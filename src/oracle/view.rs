@@ -113,6 +113,10 @@ pub struct WorldView {
     pub signed_up: Vec<String>,
     /// (user id, plan) pairs that asked for a team org (`no_duplicate_orgs` groups by these).
     pub team_plans: Vec<(String, String)>,
+    /// (user id, plan) pairs bought in Clerk Billing (`team_org_linked` owes them an org once
+    /// the purchases were acknowledged).
+    #[serde(default)]
+    pub billing_plans: Vec<(String, String)>,
     /// Every Stripe customer, deleted ones included.
     pub customers: Vec<CustomerView>,
     /// Every Stripe subscription.
