@@ -196,7 +196,7 @@ fn an_app_that_declares_nothing_has_every_outcome_invariant_not_applicable() {
 }
 
 #[test]
-fn docs_scenarios_names_every_builtin_invariant() {
+fn docs_scenarios_names_every_builtin_invariant_and_witness() {
     let docs =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/scenarios.md")).expect("docs");
     for invariant in racehound::oracle::builtin_invariants() {
@@ -204,6 +204,14 @@ fn docs_scenarios_names_every_builtin_invariant() {
             docs.contains(&format!("`{}`", invariant.name)),
             "docs/scenarios.md does not name {}",
             invariant.name
+        );
+    }
+    for witness in racehound::oracle::witness::builtin_witnesses() {
+        let row = format!("| `{}` |", witness.name);
+        assert!(
+            docs.contains(&row),
+            "docs/scenarios.md has no table row for witness {}",
+            witness.name
         );
     }
 }
