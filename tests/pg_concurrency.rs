@@ -242,6 +242,7 @@ async fn one_run<A: AppLogic + Copy>(
         &db_snapshot,
         &app.schema(),
     );
+    view.tables = app.tables();
     if with_orgs {
         view.signed_up = prepared.users.iter().map(|u| u.user_id.clone()).collect();
         view.team_plans = prepared
@@ -251,7 +252,12 @@ async fn one_run<A: AppLogic + Copy>(
             .collect();
     }
     let violations = check(&builtin_invariants(), &view, Phase::Quiescence);
-    let notes = envs.iter().map(|e| e.notes().len()).sum();
+    // Race notes only: the reference also notes every creation key it sends.
+    let notes = envs
+        .iter()
+        .flat_map(|e| e.notes())
+        .filter(|n| !n.starts_with(racehound::app::reference::CREATION_KEY_SENT_NOTE))
+        .count();
     drop(envs);
     drop(db);
     drop_schema(&admin, schema).await.expect("drop schema");
