@@ -102,6 +102,10 @@ pub fn stripe_error_is_transient(error: &StripeError) -> bool {
 /// customer, so the reference looks for one first.
 pub const CUSTOMER_KEY_TRUSTED_FOR: Duration = Duration::from_secs(23 * 3600);
 
+/// How far the clock may move between reading a claim and sending its key (1 h: the margin
+/// [`CUSTOMER_KEY_TRUSTED_FOR`] leaves) before the claim is read again.
+const CLAIM_STALE_AFTER_MS: i64 = 3_600_000;
+
 /// The note the reference writes (to the trace, or a log) just before it sends a creation key
 /// its claim let it trust, followed by the key: the start of the one window the reference
 /// cannot close (see "What the reference promises" above); the fuzz harness reads it.
@@ -259,6 +263,13 @@ async fn create_customer_idempotently<E: Env, C: DbConn>(
                 conn.execute(window_start.eq("key_first_sent_ms", sent)).await?;
             }
             Some(_) => {}
+        }
+        // The claim was read before the awaits above: if the clock moved on by an hour or
+        // more since (a paused process, a clock jump), the trust it gave may be stale. Read
+        // it again rather than send a key that may have expired meanwhile.
+        if now_ms(env).saturating_sub(now) >= CLAIM_STALE_AFTER_MS {
+            env.note("the clock moved on since the claim was read; reading it again");
+            continue;
         }
         let generation = u32::try_from(claim.generation).unwrap_or(u32::MAX);
         let key = customer_idempotency_key_generation(tenant_id, generation);
