@@ -38,8 +38,9 @@
 //!
 //! - `reconcile` runs periodically (a cron), and again after an outage: a customer created
 //!   by a request whose caller never came back is adopted or deleted only there;
-//! - a request is not delayed past the key's window *between* the claim check and Stripe
-//!   receiving it. If a day passes while a `customers.create` is on its way (the process
+//! - a request is not delayed past the key's window on its way to Stripe. (A jump between
+//!   reading the claim and sending is caught: the claim is read again when the clock moved
+//!   an hour since.) If a day passes while a `customers.create` is on its way (the process
 //!   paused, or a 25 h clock jump inside that millisecond), Stripe has forgotten the key and
 //!   no client-side check can stop the second customer; `reconcile` deletes it. Stripe offers
 //!   no fencing token that would close this window. Fresh-seed fuzzing reaches it (a jump
