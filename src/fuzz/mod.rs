@@ -27,8 +27,8 @@ mod webhook_signature;
 
 pub use db_model::db_model;
 pub use reference_schedule::{
-    check_schedule, describe_schedule, keys_crossed_by_a_jump, reference_schedule, reference_schedule_input,
-    SCHEDULE_FLOWS, SCHEDULE_SCENARIO, SCHEDULE_STRATEGY,
+    check_schedule, describe_schedule, events_outlived_by_jumps, keys_crossed_by_a_jump, reference_schedule,
+    reference_schedule_input, SCHEDULE_FLOWS, SCHEDULE_SCENARIO, SCHEDULE_STRATEGY,
 };
 pub use scenario_file::scenario_file;
 pub use stripe_wire::stripe_wire;

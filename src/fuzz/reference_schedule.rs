@@ -317,6 +317,48 @@ pub fn keys_crossed_by_a_jump(trace: &crate::sim::trace::Trace) -> Vec<String> {
     keys
 }
 
+/// Stripe events whose whole retry window passed in clock jumps: the 25 h jumps between the
+/// event's first delivery attempt and Stripe giving up add up to Stripe's retry window
+/// ([`crate::fakes::stripe::webhook::RETRY_WINDOW`], 3 days). A jump is time in which nothing
+/// ran, so for such an event the app was out of reach for longer than Stripe retries: the
+/// reference's promise covers outages shorter than the retry schedule, not longer.
+pub fn events_outlived_by_jumps(trace: &crate::sim::trace::Trace) -> Vec<String> {
+    use crate::sim::trace::TraceKind;
+    let events = &trace.events;
+    let window_hours = crate::fakes::stripe::webhook::RETRY_WINDOW.as_secs() / 3600;
+    let mut out = Vec::new();
+    for (gave_up_at, event) in events.iter().enumerate() {
+        let TraceKind::WebhookGaveUp {
+            service, event_id, ..
+        } = &event.kind
+        else {
+            continue;
+        };
+        if service != "stripe" {
+            continue;
+        }
+        let first_attempt = events.iter().position(|e| {
+            matches!(&e.kind, TraceKind::WebhookAttempt { service: s, event_id: id, .. } if s == service && id == event_id)
+        });
+        let Some(first_attempt) = first_attempt else {
+            continue;
+        };
+        let jumped_hours: u64 = events[first_attempt..gave_up_at]
+            .iter()
+            .filter_map(|e| match &e.kind {
+                TraceKind::Fault { description } => description
+                    .strip_prefix("TimeJump { hours: ")
+                    .and_then(|rest| rest.trim_end_matches(" }").parse::<u64>().ok()),
+                _ => None,
+            })
+            .sum();
+        if jumped_hours >= window_hours && !out.contains(event_id) {
+            out.push(event_id.clone());
+        }
+    }
+    out
+}
+
 /// Whether the harness excuses `violation`: `signup_complete` cannot hold for a user whose
 /// every signup attempt went without a 2xx (see [`signups_given_up`]) and who has no
 /// `profiles` row (`excusable`); with the row, the customer is still required.
@@ -332,6 +374,7 @@ pub fn check_schedule(input: &RunInput) -> Result<(), String> {
     let outcome = crate::explore::run_input(input)?;
     let given_up = without_profile(&outcome.view, &signups_given_up(input, &outcome));
     let crossed = keys_crossed_by_a_jump(&outcome.trace);
+    let outlived = events_outlived_by_jumps(&outcome.trace);
     // Every violation, not `violations()`'s first per invariant: an excused one must not hide
     // another of the same invariant.
     let mut broken: Vec<String> = Vec::new();
@@ -339,6 +382,15 @@ pub fn check_schedule(input: &RunInput) -> Result<(), String> {
     let at_end = outcome.quiescence_violations.iter().map(|v| (None, v));
     for (at, violation) in during.chain(at_end) {
         if excused(violation, &given_up) {
+            continue;
+        }
+        if violation.invariant == "no_lost_events" && violation.objects.iter().all(|id| outlived.contains(id))
+        {
+            eprintln!(
+                "reference_schedule: excused {violation}: 25 h clock jumps during its delivery add up to \
+                 Stripe's 3-day retry window (an outage longer than Stripe retries, outside the \
+                 reference's promise)"
+            );
             continue;
         }
         if violation.invariant == "no_duplicate_customers" && !crossed.is_empty() {
@@ -553,5 +605,21 @@ mod tests {
                 "excused a fixed case"
             );
         }
+    }
+
+    /// The retry-window excuse applies when jumps during a delivery add up to 3 days, and not
+    /// to issue 28's lost event (one 25 h jump: fixed in the world, not excused).
+    #[test]
+    fn only_an_event_whose_retry_window_passed_in_jumps_is_excused() {
+        let run =
+            |bytes: &[u8]| crate::explore::run_input(&reference_schedule_input(bytes)).expect("the run ends");
+        let outlived = run(include_bytes!(
+            "../../fuzz/corpus/reference_schedule/excused-three-jumps-outlive-stripe-retries"
+        ));
+        assert_eq!(events_outlived_by_jumps(&outlived.trace).len(), 1);
+        let one_jump = run(include_bytes!(
+            "../../fuzz/corpus/reference_schedule/issue28-6-lost-event-after-db-partition"
+        ));
+        assert!(events_outlived_by_jumps(&one_jump.trace).is_empty());
     }
 }

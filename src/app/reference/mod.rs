@@ -36,6 +36,9 @@
 //! tabs, replicas, retries, crashes, lost responses, 5xx/429, partitions, dropped database
 //! connections and clock jumps — given that:
 //!
+//! - the app is out of reach for less than Stripe's 3-day webhook retry window (Stripe gives
+//!   up on an event after that; the fuzz harness excuses a lost event whose whole window
+//!   passed in clock jumps, `racehound::fuzz::events_outlived_by_jumps`);
 //! - `reconcile` runs periodically (a cron), and again after an outage: a customer created
 //!   by a request whose caller never came back is adopted or deleted only there;
 //! - a request is not delayed past the key's window on its way to Stripe. (A jump between
