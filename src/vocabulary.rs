@@ -277,6 +277,12 @@ pub struct TableMeanings {
     /// Rows claimed before an external call, whose external id must not stay NULL.
     #[serde(default)]
     pub claims: Vec<ClaimColumns>,
+    /// Where a signed-up user's profile row is kept.
+    #[serde(default)]
+    pub profile: Option<ProfileTable>,
+    /// Effects applied once per key: at most one row per value of the key column.
+    #[serde(default)]
+    pub effects: Vec<EffectKey>,
 }
 
 impl TableMeanings {
@@ -322,6 +328,25 @@ impl TableMeanings {
         self.claims.push(ClaimColumns {
             table: table.to_string(),
             id_column: id_column.to_string(),
+        });
+        self
+    }
+
+    /// A signed-up user's profile: the row of `table` whose `user_column` is the user id.
+    pub fn profile(mut self, table: &str, user_column: &str) -> Self {
+        self.profile = Some(ProfileTable {
+            table: table.to_string(),
+            user_column: user_column.to_string(),
+        });
+        self
+    }
+
+    /// An effect applied once per key: two rows of `table` with one `key_column` value mean
+    /// the effect was applied twice.
+    pub fn effect(mut self, table: &str, key_column: &str) -> Self {
+        self.effects.push(EffectKey {
+            table: table.to_string(),
+            key_column: key_column.to_string(),
         });
         self
     }
@@ -378,4 +403,22 @@ pub struct ClaimColumns {
     pub table: String,
     /// Column holding the external id (NULL while the claim is unresolved).
     pub id_column: String,
+}
+
+/// The table holding one profile row per signed-up user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileTable {
+    /// Table name.
+    pub table: String,
+    /// Column holding the user id.
+    pub user_column: String,
+}
+
+/// A table whose rows are an effect applied once per key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EffectKey {
+    /// Table name.
+    pub table: String,
+    /// Column holding the key (a subscription id, an event id, …).
+    pub key_column: String,
 }

@@ -1,5 +1,7 @@
-//! Each outcome invariant can fire: a small, deliberately broken variant of the reference
-//! (declaring the reference's tables) violates it, and the reference itself does not.
+//! Each built-in invariant can fire: a small, deliberately broken variant of the reference
+//! (declaring the reference's tables) violates it, and the reference itself does not. The
+//! one exception is `idempotent_replay`, which judges Stripe's keys, not the app: no app can
+//! make a faithful Stripe break it (its unit tests in `oracle::builtin` feed it a broken world).
 
 use racehound::kit::{create_session, reply, select_tenant, AppFailure};
 use racehound::oracle::not_applicable;
@@ -20,6 +22,20 @@ enum Bug {
     StaleStatus,
     /// Team org endpoint: always 500 (honest: it promised nothing).
     TeamOrgAlwaysFails,
+    /// Checkout: a new customer (keyless) on every call, stored over the last one.
+    CustomerPerCheckout,
+    /// Team org endpoint: a new Clerk org on every call, never stored.
+    OrgPerRequest,
+    /// Checkout: stores a customer id Stripe never issued.
+    MadeUpCustomerId,
+    /// Stripe webhooks: handled, and an entitlement row added per event (no dedupe).
+    EntitlementPerEvent,
+    /// Stripe webhooks: always 500.
+    WebhookAlwaysFails,
+    /// Stripe webhooks: 500 for the first five deliveries of each event, then handled.
+    WebhookFailsFiveTimes,
+    /// Signup: 2xx without a profile or a customer.
+    SignupDoesNothing,
 }
 
 /// The reference with one bug.
@@ -31,13 +47,22 @@ impl AppLogic for Broken {
         "test.broken_reference"
     }
     fn schema(&self) -> Vec<TableSchema> {
-        Reference.schema()
+        let mut tables = Reference.schema();
+        if self.0 == Bug::EntitlementPerEvent {
+            tables.push(TableSchema::new("entitlements").column("stripe_subscription_id", ColumnType::Text));
+        }
+        tables
     }
     fn seed_rows(&self, users: &[UserSpec]) -> Vec<Stmt> {
         Reference.seed_rows(users)
     }
     fn tables(&self) -> TableMeanings {
-        Reference.tables()
+        match self.0 {
+            Bug::EntitlementPerEvent => Reference
+                .tables()
+                .effect("entitlements", "stripe_subscription_id"),
+            _ => Reference.tables(),
+        }
     }
     async fn handle<E: Env>(&self, env: &E, call: AppCall) -> AppReply {
         match (self.0, &call) {
@@ -95,6 +120,102 @@ impl AppLogic for Broken {
                 }
                 answer
             }
+            (Bug::CustomerPerCheckout, AppCall::Checkout { user_id, price, .. }) => {
+                let (user_id, price) = (user_id.clone(), price.clone());
+                reply(
+                    async {
+                        let mut conn = env.db().connect().await?;
+                        let tenant = select_tenant(&mut conn, &user_id, false).await?;
+                        let params = CustomerCreate {
+                            email: Some(tenant.email),
+                            name: None,
+                            metadata: [("user_id".to_string(), user_id.clone())].into(),
+                        };
+                        let customer = env.stripe().create_customer(params, None).await?.id;
+                        let link =
+                            Stmt::update("tenants", &[("stripe_customer_id", customer.as_str().into())])
+                                .eq("owner_user_id", user_id.as_str());
+                        conn.execute(link).await?;
+                        create_session(env, &customer, &user_id, &price, None).await
+                    }
+                    .await,
+                )
+            }
+            (Bug::OrgPerRequest, AppCall::CreateTeamOrg { user_id, plan }) => {
+                let params = OrgCreate {
+                    name: format!("{plan} team"),
+                    created_by: user_id.clone(),
+                    slug: None,
+                    public_metadata: serde_json::json!({ "plan": plan }),
+                    private_metadata: serde_json::json!({}),
+                };
+                match env.clerk().create_organization(params).await {
+                    Ok(org) => AppReply::ok(serde_json::json!({ "org_id": org.id })),
+                    Err(e) => AppReply::error(502, format!("{e:?}")),
+                }
+            }
+            (Bug::MadeUpCustomerId, AppCall::Checkout { user_id, .. }) => {
+                let user_id = user_id.clone();
+                reply(
+                    async {
+                        let mut conn = env.db().connect().await?;
+                        let link = Stmt::update("tenants", &[("stripe_customer_id", "cus_made_up".into())])
+                            .eq("owner_user_id", user_id.as_str());
+                        conn.execute(link).await?;
+                        Ok::<_, AppFailure>(serde_json::json!({ "customer": "cus_made_up" }))
+                    }
+                    .await,
+                )
+            }
+            (Bug::EntitlementPerEvent, AppCall::StripeWebhook { payload, .. }) => {
+                let subscription = serde_json::from_slice::<serde_json::Value>(payload)
+                    .ok()
+                    .and_then(|event| {
+                        let object = &event["data"]["object"];
+                        match event["type"].as_str()? {
+                            "checkout.session.completed" => {
+                                object["subscription"].as_str().map(str::to_string)
+                            }
+                            "customer.subscription.created" => object["id"].as_str().map(str::to_string),
+                            _ => None,
+                        }
+                    });
+                let answer = Reference.handle(env, call).await;
+                if let (Some(subscription), Ok(mut conn)) = (subscription, env.db().connect().await) {
+                    let grant = Stmt::insert(
+                        "entitlements",
+                        &[("stripe_subscription_id", subscription.as_str().into())],
+                    );
+                    let _ = conn.execute(grant).await;
+                }
+                answer
+            }
+            (Bug::WebhookAlwaysFails, AppCall::StripeWebhook { .. }) => {
+                AppReply::error(500, "handler broken")
+            }
+            (Bug::WebhookFailsFiveTimes, AppCall::StripeWebhook { payload, .. }) => {
+                let event_id = serde_json::from_slice::<serde_json::Value>(payload)
+                    .ok()
+                    .and_then(|event| event["id"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                let seen = {
+                    let mut memory = env.memory().lock();
+                    let entry = memory
+                        .entry(format!("attempts:{event_id}"))
+                        .or_insert_with(|| "0".into());
+                    let seen: u32 = entry.parse().unwrap_or(0) + 1;
+                    *entry = seen.to_string();
+                    seen
+                };
+                if seen <= 5 {
+                    AppReply::error(500, "not yet")
+                } else {
+                    Reference.handle(env, call).await
+                }
+            }
+            (Bug::SignupDoesNothing, AppCall::Signup { .. }) => {
+                AppReply::ok(serde_json::json!({ "redirect": "/dashboard" }))
+            }
             _ => Reference.handle(env, call).await,
         }
     }
@@ -104,6 +225,36 @@ impl AppLogic for Broken {
 fn checkout_and_pay() -> Scenario {
     Scenario::builder("test.checkout_and_pay")
         .actor(1, [Step::new(Flow::Checkout), Step::new(Flow::Pay).at(500)])
+        .seeds(1)
+        .build()
+}
+
+/// Two checkouts of one user, one after the other.
+fn two_checkouts() -> Scenario {
+    Scenario::builder("test.two_checkouts")
+        .actor(1, [Step::new(Flow::Checkout), Step::new(Flow::Checkout).at(500)])
+        .seeds(1)
+        .build()
+}
+
+/// Two team-org requests of one user, one after the other.
+fn two_team_orgs() -> Scenario {
+    Scenario::builder("test.two_team_orgs")
+        .actor(
+            1,
+            [
+                Step::new(Flow::CreateTeamOrg).plan("team"),
+                Step::new(Flow::CreateTeamOrg).plan("team").at(500),
+            ],
+        )
+        .seeds(1)
+        .build()
+}
+
+/// One signup.
+fn signup() -> Scenario {
+    Scenario::builder("test.signup")
+        .actor(1, [Step::new(Flow::Signup)])
         .seeds(1)
         .build()
 }
@@ -176,11 +327,84 @@ fn subscription_status_matches_can_fire() {
 }
 
 #[test]
+fn no_duplicate_customers_can_fire() {
+    breaks(
+        Bug::CustomerPerCheckout,
+        &two_checkouts(),
+        "no_duplicate_customers",
+    );
+}
+
+#[test]
+fn no_duplicate_orgs_can_fire() {
+    breaks(Bug::OrgPerRequest, &two_team_orgs(), "no_duplicate_orgs");
+}
+
+#[test]
+fn no_dangling_refs_can_fire() {
+    breaks(Bug::MadeUpCustomerId, &two_checkouts(), "no_dangling_refs");
+}
+
+#[test]
+fn effects_once_can_fire() {
+    breaks(Bug::EntitlementPerEvent, &checkout_and_pay(), "effects_once");
+}
+
+#[test]
+fn no_orphan_customers_can_fire() {
+    breaks(Bug::CustomerPerCheckout, &two_checkouts(), "no_orphan_customers");
+}
+
+#[test]
+fn no_orphan_orgs_can_fire() {
+    breaks(Bug::OrgPerRequest, &team_org(), "no_orphan_orgs");
+}
+
+#[test]
+fn no_lost_events_can_fire() {
+    breaks(Bug::WebhookAlwaysFails, &checkout_and_pay(), "no_lost_events");
+}
+
+#[test]
+fn bounded_redelivery_can_fire() {
+    breaks(
+        Bug::WebhookFailsFiveTimes,
+        &checkout_and_pay(),
+        "bounded_redelivery",
+    );
+}
+
+#[test]
+fn signup_complete_can_fire() {
+    breaks(Bug::SignupDoesNothing, &signup(), "signup_complete");
+}
+
+/// Every built-in invariant but `idempotent_replay` (see the module doc) has a test above.
+#[test]
+fn every_builtin_invariant_but_idempotent_replay_has_a_can_fire_test() {
+    let source = include_str!("outcome_invariants.rs");
+    for invariant in racehound::oracle::builtin_invariants() {
+        if invariant.name == "idempotent_replay" {
+            continue;
+        }
+        assert!(
+            source.contains(&format!("fn {}_can_fire()", invariant.name)),
+            "no `{}_can_fire` test",
+            invariant.name
+        );
+    }
+}
+
+#[test]
 fn an_app_that_declares_nothing_has_every_outcome_invariant_not_applicable() {
     let view = WorldView::default();
     assert_eq!(
         not_applicable(&view),
         vec![
+            "effects_once",
+            "no_orphan_customers",
+            "no_orphan_orgs",
+            "signup_complete",
             "checkout_on_linked_customer",
             "team_org_linked",
             "subscription_status_matches",

@@ -286,7 +286,6 @@ async fn stress_run<A: AppLogic + Clone + 'static>(
         &schema,
     );
     view.deliveries = run.deliveries.lock().clone();
-    view.fault_free = true;
     note_actor_facts(&mut view, &run.users, input.actor_steps());
     Ok(check(&builtin_invariants(), &view, Phase::Quiescence))
 }

@@ -122,7 +122,28 @@ pub fn not_applicable(view: &WorldView) -> Vec<&'static str> {
     if tables.claims.is_empty() {
         out.push("claims_resolved");
     }
+    if tables.effects.is_empty() {
+        out.push("effects_once");
+    }
+    if tables.customer.is_none() {
+        out.push("no_orphan_customers");
+    }
+    if tables.team_org.is_none() {
+        out.push("no_orphan_orgs");
+    }
+    if tables.profile.is_none() || tables.customer.is_none() {
+        out.push("signup_complete");
+    }
+    out.sort_by_key(|name| builtin_position(name));
     out
+}
+
+/// Where `name` sits in [`builtin_invariants`] (unknown names last).
+fn builtin_position(name: &str) -> usize {
+    builtin_invariants()
+        .iter()
+        .position(|invariant| invariant.name == name)
+        .unwrap_or(usize::MAX)
 }
 
 fn checkout_on_linked_customer(view: &WorldView) -> Vec<Violation> {
@@ -441,24 +462,21 @@ fn no_dangling_refs(view: &WorldView) -> Vec<Violation> {
     found
 }
 
-/// Columns whose values name an applied effect: two rows with one value = applied twice.
-pub const EFFECT_KEY_COLUMNS: &[&str] = &["effect_key", "stripe_subscription_id", "stripe_event_id"];
-
 fn effects_once(view: &WorldView) -> Vec<Violation> {
     let mut found = Vec::new();
-    for (table, rows) in &view.db {
-        for column in EFFECT_KEY_COLUMNS {
-            let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-            for row in rows {
-                if let Some(key) = row.get(*column).and_then(|v| v.as_text()) {
-                    *counts.entry(key).or_default() += 1;
-                }
+    for effect in &view.tables.effects {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for row in view.db.get(&effect.table).map(Vec::as_slice).unwrap_or_default() {
+            if let Some(key) = row.get(&effect.key_column).and_then(|v| v.as_text()) {
+                *counts.entry(key).or_default() += 1;
             }
-            for (key, count) in counts.into_iter().filter(|(_, n)| *n > 1) {
-                let message =
-                    format!("{table}.{column} = {key} appears in {count} rows: effect applied {count} times");
-                found.push(violation("effects_once", vec![key.to_string()], message));
-            }
+        }
+        for (key, count) in counts.into_iter().filter(|(_, n)| *n > 1) {
+            let message = format!(
+                "{}.{} = {key} appears in {count} rows: effect applied {count} times",
+                effect.table, effect.key_column
+            );
+            found.push(violation("effects_once", vec![key.to_string()], message));
         }
     }
     found
@@ -501,7 +519,7 @@ fn idempotent_replay(view: &WorldView) -> Vec<Violation> {
 }
 
 fn no_orphan_customers(view: &WorldView) -> Vec<Violation> {
-    if !view.tracks("customer") {
+    if view.tables.customer.is_none() {
         return Vec::new();
     }
     let referenced: BTreeSet<String> = view.db_refs("cus_").into_iter().map(|(id, _, _)| id).collect();
@@ -521,7 +539,7 @@ fn no_orphan_customers(view: &WorldView) -> Vec<Violation> {
 }
 
 fn no_orphan_orgs(view: &WorldView) -> Vec<Violation> {
-    if !view.tracks("org") {
+    if view.tables.team_org.is_none() {
         return Vec::new();
     }
     let referenced: BTreeSet<String> = view.db_refs("org_").into_iter().map(|(id, _, _)| id).collect();
@@ -537,9 +555,6 @@ fn no_orphan_orgs(view: &WorldView) -> Vec<Violation> {
         })
         .collect()
 }
-
-/// Event types whose effect is the subscription being recorded in the database.
-const SUBSCRIPTION_EVENTS: &[&str] = &["checkout.session.completed", "customer.subscription.created"];
 
 fn no_lost_events(view: &WorldView) -> Vec<Violation> {
     let mut found = Vec::new();
@@ -561,49 +576,27 @@ fn no_lost_events(view: &WorldView) -> Vec<Violation> {
             ));
         }
     }
-    // Effects: when the app records subscriptions at all, every subscription whose creation
-    // was acknowledged must be recorded.
-    let tracks_subscriptions = view
-        .db
-        .values()
-        .flatten()
-        .any(|row| row.keys().any(|column| column.contains("subscription_id")));
-    if tracks_subscriptions {
-        let recorded: BTreeSet<String> = view.db_refs("sub_").into_iter().map(|(id, _, _)| id).collect();
-        let acknowledged = view.deliveries.iter().any(|d| {
-            d.service == Service::Stripe
-                && d.delivered
-                && SUBSCRIPTION_EVENTS.contains(&d.event_type.as_str())
-        });
-        if acknowledged {
-            for sub in &view.subscriptions {
-                if sub.status != "canceled" && !recorded.contains(&sub.id) {
-                    let message = format!(
-                        "subscription {} was announced and acknowledged but is not in the database",
-                        sub.id
-                    );
-                    found.push(violation("no_lost_events", vec![sub.id.clone()], message));
-                }
-            }
-        }
-    }
+    // Effects are the outcome invariants' (`events_have_effects`,
+    // `subscription_status_matches`), read from the declared tables.
     found
 }
 
 fn bounded_redelivery(view: &WorldView) -> Vec<Violation> {
-    if !view.fault_free {
+    if view.lossy_network {
         return Vec::new();
     }
+    // The first attempt, the redeliveries any app may need, and one per injected fault.
+    let budget = view
+        .redelivery_max
+        .saturating_add(1)
+        .saturating_add(view.fault_redeliveries_max);
     view.deliveries
         .iter()
-        .filter(|d| d.attempts > view.redelivery_max.saturating_add(1))
+        .filter(|d| d.attempts > budget)
         .map(|d| {
             let message = format!(
-                "event {} ({}) was delivered {} times in a fault-free run (retry storm; bound {})",
-                d.event_id,
-                d.event_type,
-                d.attempts,
-                view.redelivery_max + 1
+                "event {} ({}) was delivered {} times (retry storm; budget {budget}: 1 + {} redeliveries + {} for the run's faults)",
+                d.event_id, d.event_type, d.attempts, view.redelivery_max, view.fault_redeliveries_max
             );
             violation("bounded_redelivery", vec![d.event_id.clone()], message)
         })
@@ -611,26 +604,30 @@ fn bounded_redelivery(view: &WorldView) -> Vec<Violation> {
 }
 
 fn signup_complete(view: &WorldView) -> Vec<Violation> {
-    let referenced: BTreeSet<String> = view.db_refs("cus_").into_iter().map(|(id, _, _)| id).collect();
+    let (Some(profile), Some(link)) = (&view.tables.profile, &view.tables.customer) else {
+        return Vec::new();
+    };
+    let profile_rows = view.db.get(&profile.table).map(Vec::as_slice).unwrap_or_default();
     let mut found = Vec::new();
     for user_id in &view.signed_up {
-        // The app's `profiles` table when it has one; otherwise any row naming the user.
-        let profile_rows: Vec<&crate::fakes::postgres::Row> = match view.db.get("profiles") {
-            Some(rows) => rows.iter().collect(),
-            None => view.db.values().flatten().collect(),
-        };
-        let has_profile = profile_rows.iter().any(|row| {
-            row.get("user_id").and_then(|v| v.as_text()) == Some(user_id.as_str())
-                || row.get("id").and_then(|v| v.as_text()) == Some(user_id.as_str())
-        });
-        let has_customer = view.live_customers().any(|c| {
-            view.customer_owner(c).is_some_and(|u| &u.user_id == user_id) && referenced.contains(&c.id)
-        });
+        let has_profile = profile_rows
+            .iter()
+            .any(|row| row.get(&profile.user_column).and_then(|v| v.as_text()) == Some(user_id.as_str()));
+        let has_customer = view
+            .linked_ids(link, user_id)
+            .iter()
+            .any(|id| view.live_customers().any(|c| &c.id == id));
         if !has_profile || !has_customer {
             let missing = match (has_profile, has_customer) {
-                (false, false) => "no profile row and no referenced customer",
-                (false, true) => "no profile row",
-                _ => "no referenced live Stripe customer",
+                (false, false) => format!(
+                    "no {} row and no live customer linked in {}.{}",
+                    profile.table, link.table, link.id_column
+                ),
+                (false, true) => format!("no {} row", profile.table),
+                _ => format!(
+                    "no live Stripe customer linked in {}.{}",
+                    link.table, link.id_column
+                ),
             };
             let message = format!("signed-up user {user_id} has {missing}");
             found.push(violation("signup_complete", vec![user_id.clone()], message));
@@ -676,7 +673,9 @@ mod tests {
         let mut view = WorldView {
             users: vec![user(1)],
             redelivery_max: 3,
-            fault_free: true,
+            tables: crate::vocabulary::TableMeanings::new()
+                .customer("tenants", "user_id", "stripe_customer_id")
+                .profile("tenants", "user_id"),
             ..Default::default()
         };
         view.customers.push(customer("cus_A", "u1@example.com"));
@@ -774,12 +773,21 @@ mod tests {
     }
 
     #[test]
+    fn orphan_customers_need_a_declared_customer_link() {
+        let mut view = healthy();
+        view.customers.push(customer("cus_orphan", "someone@example.com"));
+        view.tables.customer = None;
+        assert!(only(&view, "no_orphan_customers").is_empty());
+        assert!(not_applicable(&view).contains(&"no_orphan_customers"));
+    }
+
+    #[test]
     fn orphan_orgs_are_reported() {
         let mut view = healthy();
         view.orgs.push(org("org_1", "user_1", Some("team")));
-        // An app without an org table (seed 000 keeps orgs only in Clerk) cannot orphan one.
+        // An app that declares no org link (seed 000 keeps orgs only in Clerk) is not judged.
         assert!(only(&view, "no_orphan_orgs").is_empty());
-        view.db_columns.insert("orgs".into(), vec!["clerk_org_id".into()]);
+        view.tables = view.tables.clone().team_org("orgs", "user_id", "clerk_org_id");
         assert_eq!(names(&only(&view, "no_orphan_orgs")), vec!["no_orphan_orgs"]);
         view.db
             .insert("orgs".into(), vec![row(&[("clerk_org_id", "org_1".into())])]);
@@ -820,12 +828,13 @@ mod tests {
     }
 
     #[test]
-    fn acknowledged_subscription_without_effect_is_a_lost_event() {
+    fn acknowledged_subscription_without_a_row_breaks_the_status_invariant() {
         let mut view = healthy();
-        view.db.insert(
-            "subscriptions".into(),
-            vec![row(&[("stripe_subscription_id", Value::Null)])],
-        );
+        view.tables =
+            view.tables
+                .clone()
+                .subscription_status("subscriptions", "stripe_subscription_id", "status");
+        view.db.insert("subscriptions".into(), Vec::new());
         view.subscriptions.push(SubscriptionView {
             id: "sub_1".into(),
             customer: "cus_A".into(),
@@ -833,12 +842,20 @@ mod tests {
         });
         view.deliveries
             .push(delivery("evt_1", "checkout.session.completed", 1, true));
-        assert_eq!(only(&view, "no_lost_events")[0].objects, vec!["sub_1"]);
+        assert_eq!(
+            only(&view, "subscription_status_matches")[0].objects,
+            vec!["sub_1"]
+        );
+        // Delivery is `no_lost_events`' only concern: the event was acknowledged.
+        assert!(only(&view, "no_lost_events").is_empty());
         view.db.insert(
             "subscriptions".into(),
-            vec![row(&[("stripe_subscription_id", "sub_1".into())])],
+            vec![row(&[
+                ("stripe_subscription_id", "sub_1".into()),
+                ("status", "active".into()),
+            ])],
         );
-        assert!(only(&view, "no_lost_events").is_empty());
+        assert!(only(&view, "subscription_status_matches").is_empty());
     }
 
     use super::super::SubscriptionView;
@@ -847,6 +864,11 @@ mod tests {
     fn effects_applied_twice_are_reported() {
         let mut view = healthy();
         let grant = row(&[("effect_key", "evt_1:credits".into())]);
+        view.db
+            .insert("credit_grants".into(), vec![grant.clone(), grant.clone()]);
+        // Only a declared effect is judged, whatever its column is called.
+        assert!(only(&view, "effects_once").is_empty());
+        view.tables = view.tables.clone().effect("credit_grants", "effect_key");
         view.db.insert("credit_grants".into(), vec![grant.clone()]);
         assert!(only(&view, "effects_once").is_empty());
         view.db.insert("credit_grants".into(), vec![grant.clone(), grant]);
@@ -854,7 +876,7 @@ mod tests {
     }
 
     #[test]
-    fn retry_storms_are_reported_only_without_faults() {
+    fn retry_storms_are_reported_past_a_budget_that_counts_the_faults() {
         let mut view = healthy();
         view.deliveries
             .push(delivery("evt_1", "customer.created", 8, true));
@@ -862,7 +884,15 @@ mod tests {
             names(&only(&view, "bounded_redelivery")),
             vec!["bounded_redelivery"]
         );
-        view.fault_free = false;
+        // 1 + 3 redeliveries + 4 faults = 8 attempts allowed.
+        view.fault_redeliveries_max = 4;
+        assert!(only(&view, "bounded_redelivery").is_empty());
+        view.fault_redeliveries_max = 3;
+        assert_eq!(
+            only(&view, "bounded_redelivery")[0].message,
+            "event evt_1 (customer.created) was delivered 8 times (retry storm; budget 7: 1 + 3 redeliveries + 3 for the run's faults)"
+        );
+        view.lossy_network = true;
         assert!(only(&view, "bounded_redelivery").is_empty());
     }
 
@@ -873,7 +903,7 @@ mod tests {
         let found = only(&view, "signup_complete");
         assert_eq!(
             found[0].message,
-            "signed-up user user_1 has no profile row and no referenced customer"
+            "signed-up user user_1 has no tenants row and no live customer linked in tenants.stripe_customer_id"
         );
     }
 

@@ -140,8 +140,13 @@ pub struct WorldView {
     pub deliveries: Vec<DeliveryView>,
     /// Idempotent responses Stripe gave so far.
     pub idempotent_responses: Vec<IdempotentResponseView>,
-    /// Whether the run had no network or service faults (for `bounded_redelivery`).
-    pub fault_free: bool,
+    /// Extra delivery attempts the run's faults may cost one event (`bounded_redelivery` adds
+    /// them to its budget; see `Fault::redeliveries_max`).
+    #[serde(default)]
+    pub fault_redeliveries_max: u32,
+    /// Whether the network drops messages at random (redeliveries then have no bound).
+    #[serde(default)]
+    pub lossy_network: bool,
     /// Redeliveries per event allowed in a fault-free run.
     pub redelivery_max: u32,
 }
@@ -183,15 +188,6 @@ impl WorldView {
     /// Live (not deleted) customers.
     pub fn live_customers(&self) -> impl Iterator<Item = &CustomerView> {
         self.customers.iter().filter(|c| !c.deleted)
-    }
-
-    /// Whether some table has a column whose name contains `fragment` (e.g. `org_id`): the
-    /// app tracks that kind of object, so orphans of it are bugs.
-    pub fn tracks(&self, fragment: &str) -> bool {
-        self.db_columns
-            .values()
-            .flatten()
-            .any(|column| column.contains(fragment))
     }
 
     /// Every text value in the database that starts with `prefix` (e.g. `cus_`), with where it is.

@@ -132,7 +132,16 @@ impl WorldShared {
         view.idempotent_responses = self.idempotent.lock().clone();
         view.answered = self.answered.lock().clone();
         view.tables = self.tables.clone();
-        view.fault_free = input.faults.is_empty() && input.loss == 0.0;
+        view.fault_redeliveries_max = input
+            .faults
+            .iter()
+            .map(|timed| timed.fault.redeliveries_max())
+            .fold(0, u32::saturating_add);
+        view.lossy_network = input.loss > 0.0
+            || input
+                .faults
+                .iter()
+                .any(|timed| matches!(timed.fault, crate::sim::faults::Fault::Loss { rate } if rate > 0.0));
         note_actor_facts(&mut view, &self.prepared.users, input.actor_steps());
         // A signup that never reached an app (every attempt hit a crashed replica) is a user who
         // did not sign up: nothing could know of them.

@@ -540,6 +540,8 @@ impl AppLogic for Reference {
             .processed_events(Service::Clerk, "clerk_events", "svix_id")
             .subscription_status("subscriptions", "stripe_subscription_id", "status")
             .claim("team_orgs", "clerk_org_id")
+            .profile("profiles", "user_id")
+            .effect("subscriptions", "stripe_subscription_id")
     }
 
     async fn handle<E: Env>(&self, env: &E, call: AppCall) -> AppReply {

@@ -8,6 +8,7 @@ use crate::app::api::{
     AppCall, AppLogic, AppReply, CustomerCreate, Db, DbConn, Env, Stmt, StripeApi, TableSchema, UserSpec,
 };
 use crate::app::kit::{create_session, reply, select_tenant, tenant_rows, tenants_table, AppFailure, Tenant};
+use crate::vocabulary::TableMeanings;
 
 /// How the checkout route gets its customer id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +120,10 @@ impl AppLogic for CheckoutNaive {
         tenant_rows(users)
     }
 
+    fn tables(&self) -> TableMeanings {
+        checkout_tables()
+    }
+
     async fn handle<E: Env>(&self, env: &E, call: AppCall) -> AppReply {
         checkout_route(env, call, EnsureCustomer::Naive).await
     }
@@ -135,6 +140,10 @@ impl AppLogic for CheckoutTransaction {
 
     fn seed_rows(&self, users: &[UserSpec]) -> Vec<Stmt> {
         tenant_rows(users)
+    }
+
+    fn tables(&self) -> TableMeanings {
+        checkout_tables()
     }
 
     async fn handle<E: Env>(&self, env: &E, call: AppCall) -> AppReply {
@@ -190,6 +199,11 @@ pub struct CheckoutStripeIdempotency;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CheckoutDebounce;
 
+/// What the seed-004 tables mean: the tenant's customer id, nothing else.
+fn checkout_tables() -> TableMeanings {
+    TableMeanings::new().customer("tenants", "owner_user_id", "stripe_customer_id")
+}
+
 macro_rules! seed004_strategy {
     ($ty:ty, $id:literal, $mode:expr, $schema:expr) => {
         impl AppLogic for $ty {
@@ -203,6 +217,10 @@ macro_rules! seed004_strategy {
 
             fn seed_rows(&self, users: &[UserSpec]) -> Vec<Stmt> {
                 tenant_rows(users)
+            }
+
+            fn tables(&self) -> TableMeanings {
+                checkout_tables()
             }
 
             async fn handle<E: Env>(&self, env: &E, call: AppCall) -> AppReply {

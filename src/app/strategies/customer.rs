@@ -15,6 +15,7 @@ use crate::app::kit::{
     checkout_args, create_session, first_row, ignored, reply, text_col, unsupported, verify_stripe,
     AppFailure,
 };
+use crate::vocabulary::TableMeanings;
 
 /// Which version of the seed-001 code runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -386,6 +387,20 @@ async fn handle_001<E: Env>(env: &E, call: AppCall, mode: Seed001) -> AppReply {
     }
 }
 
+/// What the seed-001 tables mean. Before the fix there is no claim; the fix's profile row,
+/// written before the Stripe create, is one (`stripe_customer_id` NULL until it lands).
+fn tables_001(mode: Seed001) -> TableMeanings {
+    let tables = TableMeanings::new()
+        .customer("customers", "user_id", "stripe_customer_id")
+        .profile("profiles", "user_id")
+        .subscription_status("subscriptions", "stripe_subscription_id", "status")
+        .effect("subscriptions", "stripe_subscription_id");
+    match mode {
+        Seed001::ContinueOnFailure => tables,
+        _ => tables.claim("profiles", "stripe_customer_id"),
+    }
+}
+
 macro_rules! seed001_strategy {
     ($ty:ty, $id:literal, $mode:expr) => {
         impl AppLogic for $ty {
@@ -403,6 +418,10 @@ macro_rules! seed001_strategy {
 
             fn seed_rows(&self, _users: &[UserSpec]) -> Vec<Stmt> {
                 Vec::new()
+            }
+
+            fn tables(&self) -> TableMeanings {
+                tables_001($mode)
             }
 
             async fn handle<E: Env>(&self, env: &E, call: AppCall) -> AppReply {

@@ -15,6 +15,7 @@ use crate::app::api::{
 use crate::app::kit::{
     first_row, fnv1a, ignored, org_plan, team_org_params, text_col, unsupported, AppFailure,
 };
+use crate::vocabulary::TableMeanings;
 
 /// Lifetime of a stored idempotency key (`expires_at = created_at + 24 h`).
 pub const IDEMPOTENCY_TTL_MS: u64 = 24 * 60 * 60 * 1000;
@@ -350,6 +351,16 @@ async fn handle_002<E: Env>(env: &E, call: AppCall, which: Seed002) -> AppReply 
     }
 }
 
+/// What the seed-002 tables mean: the org per owner; the saga also stores the Stripe customer
+/// it creates on the org's row.
+fn tables_002(which: Seed002) -> TableMeanings {
+    let tables = TableMeanings::new().team_org("organizations", "owner_user_id", "clerk_org_id");
+    match which {
+        Seed002::Saga => tables.customer("organizations", "owner_user_id", "stripe_customer_id"),
+        _ => tables,
+    }
+}
+
 macro_rules! seed002_strategy {
     ($ty:ty, $id:literal, $which:expr, $schema:expr) => {
         impl AppLogic for $ty {
@@ -363,6 +374,10 @@ macro_rules! seed002_strategy {
 
             fn seed_rows(&self, _users: &[UserSpec]) -> Vec<Stmt> {
                 Vec::new()
+            }
+
+            fn tables(&self) -> TableMeanings {
+                tables_002($which)
             }
 
             async fn handle<E: Env>(&self, env: &E, call: AppCall) -> AppReply {

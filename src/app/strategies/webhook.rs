@@ -31,6 +31,7 @@ use crate::app::kit::{
     checkout_args, create_session, first_row, fnv1a, ignored, reply, text_col, unsupported, verify_stripe,
     AppFailure, POLL_ATTEMPTS_MAX,
 };
+use crate::vocabulary::{Service, TableMeanings};
 
 /// `webhook.insert_rethrow` — the seed's current controller.
 ///
@@ -368,6 +369,12 @@ macro_rules! seed003_strategy {
 
             fn seed_rows(&self, _users: &[UserSpec]) -> Vec<Stmt> {
                 Vec::new()
+            }
+
+            fn tables(&self) -> TableMeanings {
+                TableMeanings::new()
+                    .customer("stripe_customers", "user_id", "stripe_customer_id")
+                    .processed_events(Service::Stripe, "stripe_events", "event_id")
             }
 
             async fn handle<E: Env>(&self, env: &E, call: AppCall) -> AppReply {
