@@ -796,6 +796,7 @@ fn execute<A: AppLogic + Clone>(model: &'static Model<A>) -> Execution {
                     attempts,
                     delivered,
                     given_up: !delivered,
+                    attempts_without_faults: attempts,
                 });
             }
             Role::Keyed { key } => {

@@ -178,6 +178,7 @@ impl<A: AppLogic> Run<A> {
             attempts: 0,
             delivered: false,
             given_up: false,
+            attempts_without_faults: 0,
         };
         for _attempt in 0..STRESS_DELIVERY_ATTEMPTS_MAX {
             view.attempts += 1;
@@ -196,6 +197,8 @@ impl<A: AppLogic> Run<A> {
             tokio::time::sleep(Duration::from_millis(STRESS_REDELIVERY_MS)).await;
         }
         view.given_up = !view.delivered;
+        // The stress test injects no faults.
+        view.attempts_without_faults = view.attempts;
         self.deliveries.lock().push(view);
     }
 

@@ -585,18 +585,15 @@ fn bounded_redelivery(view: &WorldView) -> Vec<Violation> {
     if view.lossy_network {
         return Vec::new();
     }
-    // The first attempt, the redeliveries any app may need, and one per injected fault.
-    let budget = view
-        .redelivery_max
-        .saturating_add(1)
-        .saturating_add(view.fault_redeliveries_max);
+    // Attempts made while a fault was in effect are the fault's, not the app's.
+    let bound = view.redelivery_max.saturating_add(1);
     view.deliveries
         .iter()
-        .filter(|d| d.attempts > budget)
+        .filter(|d| d.attempts_without_faults > bound)
         .map(|d| {
             let message = format!(
-                "event {} ({}) was delivered {} times (retry storm; budget {budget}: 1 + {} redeliveries + {} for the run's faults)",
-                d.event_id, d.event_type, d.attempts, view.redelivery_max, view.fault_redeliveries_max
+                "event {} ({}) was delivered {} times, {} of them in one delivery with no fault in effect (retry storm; bound {bound})",
+                d.event_id, d.event_type, d.attempts, d.attempts_without_faults
             );
             violation("bounded_redelivery", vec![d.event_id.clone()], message)
         })
@@ -814,6 +811,7 @@ mod tests {
             attempts,
             delivered,
             given_up: !delivered,
+            attempts_without_faults: attempts,
         }
     }
 
@@ -876,7 +874,7 @@ mod tests {
     }
 
     #[test]
-    fn retry_storms_are_reported_past_a_budget_that_counts_the_faults() {
+    fn retry_storms_are_reported_when_the_app_alone_needed_too_many_attempts() {
         let mut view = healthy();
         view.deliveries
             .push(delivery("evt_1", "customer.created", 8, true));
@@ -884,13 +882,13 @@ mod tests {
             names(&only(&view, "bounded_redelivery")),
             vec!["bounded_redelivery"]
         );
-        // 1 + 3 redeliveries + 4 faults = 8 attempts allowed.
-        view.fault_redeliveries_max = 4;
+        // Four of the eight attempts ran while a fault was in effect: within the bound.
+        view.deliveries[0].attempts_without_faults = 4;
         assert!(only(&view, "bounded_redelivery").is_empty());
-        view.fault_redeliveries_max = 3;
+        view.deliveries[0].attempts_without_faults = 5;
         assert_eq!(
             only(&view, "bounded_redelivery")[0].message,
-            "event evt_1 (customer.created) was delivered 8 times (retry storm; budget 7: 1 + 3 redeliveries + 3 for the run's faults)"
+            "event evt_1 (customer.created) was delivered 8 times, 5 of them in one delivery with no fault in effect (retry storm; bound 4)"
         );
         view.lossy_network = true;
         assert!(only(&view, "bounded_redelivery").is_empty());

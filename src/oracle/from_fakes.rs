@@ -146,7 +146,6 @@ fn view_of<'a>(
         db: db_tables,
         db_columns,
         redelivery_max: REDELIVERY_MAX_DEFAULT,
-        fault_redeliveries_max: 0,
         lossy_network: false,
         ..Default::default()
     }

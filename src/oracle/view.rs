@@ -86,6 +86,11 @@ pub struct DeliveryView {
     pub delivered: bool,
     /// Whether the sender gave up (retry schedule exhausted).
     pub given_up: bool,
+    /// The most attempts one delivery of the event made with no fault in effect (no partition
+    /// or crash window open, no fault applied or injected error spent while it ran): what the
+    /// app alone needed. `bounded_redelivery` bounds it.
+    #[serde(default)]
+    pub attempts_without_faults: u32,
 }
 
 /// A 2xx answer Stripe gave to a request with an idempotency key.
@@ -140,10 +145,6 @@ pub struct WorldView {
     pub deliveries: Vec<DeliveryView>,
     /// Idempotent responses Stripe gave so far.
     pub idempotent_responses: Vec<IdempotentResponseView>,
-    /// Extra delivery attempts the run's faults may cost one event (`bounded_redelivery` adds
-    /// them to its budget; see `Fault::redeliveries_max`).
-    #[serde(default)]
-    pub fault_redeliveries_max: u32,
     /// Whether the network drops messages at random (redeliveries then have no bound).
     #[serde(default)]
     pub lossy_network: bool,

@@ -17,6 +17,7 @@ pub(super) fn apply_fault(
     at_ms: u64,
     pending: &mut Vec<(u64, Pending)>,
 ) {
+    shared.fault_events.fetch_add(1, Ordering::SeqCst);
     shared.push(
         "chaos",
         TraceKind::Fault {

@@ -116,9 +116,12 @@ async fn deliver(
     // timeouts) and time jumps count as they pass, the compressed waits count uncompressed.
     let mut since_first_attempt = Duration::ZERO;
     let mut attempt: u32 = 0;
+    // Attempts of this delivery made with no fault in effect (what the app alone needed).
+    let mut attempts_without_faults: u32 = 0;
     loop {
         attempt += 1;
         let attempt_mark = shared.clock.schedule_mark();
+        let faults_before = shared.fault_mark();
         let replica = shared.pick_replica();
         let now = shared.now();
         let request = webhook_request(
@@ -147,6 +150,9 @@ async fn deliver(
             shared.timers.clone(),
         );
         let status = transport.send(request).await.ok().map(|r| r.status);
+        if !shared.fault_mark().touched_since(faults_before) {
+            attempts_without_faults += 1;
+        }
         shared.push(
             dispatcher,
             TraceKind::WebhookResult {
@@ -168,8 +174,10 @@ async fn deliver(
                     attempts: 0,
                     delivered: false,
                     given_up: false,
+                    attempts_without_faults: 0,
                 });
             entry.attempts += 1;
+            entry.attempts_without_faults = entry.attempts_without_faults.max(attempts_without_faults);
             entry.delivered |= delivered;
         }
         shared.facts_version.fetch_add(1, Ordering::SeqCst);

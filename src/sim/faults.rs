@@ -111,26 +111,6 @@ pub enum Fault {
 }
 
 impl Fault {
-    /// How many extra delivery attempts this fault may cost one webhook event: a crash, a
-    /// partition, a dropped connection or a clock jump fails at most the attempt in flight; a
-    /// service error or lost response fails up to `count` calls a handler makes; a duplicate
-    /// or reordered event adds one; latency none. (`bounded_redelivery`'s budget.)
-    pub fn redeliveries_max(&self) -> u32 {
-        match self {
-            Fault::Latency { .. } => 0,
-            Fault::ServiceError { count, .. } | Fault::DropResponse { count, .. } => *count,
-            Fault::Loss { .. }
-            | Fault::Partition { .. }
-            | Fault::Crash { .. }
-            | Fault::DbConnectionDrop { .. }
-            | Fault::WebhookDuplicate { .. }
-            | Fault::WebhookReorder { .. }
-            | Fault::WebhookDelay { .. }
-            | Fault::WebhookBeforeResponse { .. }
-            | Fault::TimeJump { .. } => 1,
-        }
-    }
-
     /// The scenario file's name for this fault's kind (`crash`, `stripe_5xx`, …; `latency` and
     /// `loss` for the network settings, which have no fault kind).
     pub fn kind_name(&self) -> &'static str {

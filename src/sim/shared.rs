@@ -94,6 +94,10 @@ pub struct WorldShared {
     /// Planned faults not yet applied plus restarts and heals not yet due (the run loop
     /// keeps it current): the reconcile cron waits for it to reach 0 before it retries.
     pub(super) faults_unsettled: AtomicUsize,
+    /// Faults applied, healed or restarted so far (the run loop and chaos count them).
+    pub(super) fault_events: AtomicU64,
+    /// Partitions not yet healed plus crashed hosts not yet restarted (the run loop keeps it).
+    pub(super) fault_windows_open: AtomicUsize,
     /// Every live timer of every host (see [`super::timers`]).
     pub(super) timers: Arc<TimerBook>,
     /// Rung by the run loop when the dispatcher has something to look at.
@@ -118,7 +122,46 @@ impl WorldShared {
     }
 }
 
+/// What faults are doing at one instant, to tell whether any was in effect in between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct FaultMark {
+    events: u64,
+    windows_open: usize,
+    service_hits_left: u64,
+}
+
+impl FaultMark {
+    /// Whether a fault was in effect at either mark or happened between them.
+    pub(super) fn touched_since(self, start: FaultMark) -> bool {
+        start.windows_open > 0 || self.windows_open > 0 || self != start
+    }
+}
+
 impl WorldShared {
+    /// What faults are doing now (see [`FaultMark`]).
+    pub(super) fn fault_mark(&self) -> FaultMark {
+        let stripe_left: u64 = self
+            .stripe
+            .lock()
+            .faults_mut()
+            .rules()
+            .map(|rule| u64::from(rule.remaining))
+            .sum();
+        let clerk_left: u64 = self
+            .clerk
+            .lock()
+            .faults_mut()
+            .rules()
+            .iter()
+            .map(|rule| u64::from(rule.remaining))
+            .sum();
+        FaultMark {
+            events: self.fault_events.load(Ordering::SeqCst),
+            windows_open: self.fault_windows_open.load(Ordering::SeqCst),
+            service_hits_left: stripe_left + clerk_left,
+        }
+    }
+
     /// The oracle's view of the world now: the fakes' state and what the run knows besides.
     pub(super) fn view(&self, input: &RunInput, schema: &[TableSchema]) -> WorldView {
         let mut view = view_from_fakes(
@@ -132,11 +175,6 @@ impl WorldShared {
         view.idempotent_responses = self.idempotent.lock().clone();
         view.answered = self.answered.lock().clone();
         view.tables = self.tables.clone();
-        view.fault_redeliveries_max = input
-            .faults
-            .iter()
-            .map(|timed| timed.fault.redeliveries_max())
-            .fold(0, u32::saturating_add);
         view.lossy_network = input.loss > 0.0
             || input
                 .faults

@@ -245,6 +245,8 @@ pub fn run_with<A: AppLogic>(
         idempotent: Mutex::new(Vec::new()),
         knobs: Mutex::new(WebhookKnobs::default()),
         faults_unsettled: AtomicUsize::new(input.faults.len()),
+        fault_events: AtomicU64::new(0),
+        fault_windows_open: AtomicUsize::new(0),
         answered: Mutex::new(Vec::new()),
         tables: app.tables(),
         browsers_active: AtomicUsize::new(input.actors.iter().map(|a| a.steps.len()).sum()),
@@ -367,6 +369,7 @@ pub fn run_with<A: AppLogic>(
         pending.sort_by_key(|(at, _)| *at);
         while pending.first().is_some_and(|(at, _)| *at <= elapsed_ms) {
             let (_, action) = pending.remove(0);
+            shared.fault_events.fetch_add(1, Ordering::SeqCst);
             match action {
                 Pending::Restart(host) => {
                     sim.bounce(host.as_str());
@@ -405,6 +408,7 @@ pub fn run_with<A: AppLogic>(
         shared
             .faults_unsettled
             .store(faults.len() - next_fault + pending.len(), Ordering::SeqCst);
+        shared.fault_windows_open.store(pending.len(), Ordering::SeqCst);
         steps += 1;
         if steps > STEPS_MAX {
             sim_error = Some(format!(
