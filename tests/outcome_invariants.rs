@@ -447,3 +447,51 @@ fn team_org_linked_owes_nothing_for_a_failed_call() {
     let run = Explorer::new().run_seed(&team_org(), Broken(Bug::TeamOrgAlwaysFails), 0);
     assert!(!run.breaks("team_org_linked"), "{:?}", run.violations);
 }
+
+/// A pay step with no checkout before it has nothing to pay: the run is incomplete, and a pass
+/// over such seeds is inconclusive, with the reason in the verdict.
+#[test]
+fn a_skipped_pay_makes_a_pass_inconclusive() {
+    let pay_alone = Scenario::builder("test.pay_alone")
+        .actor(1, [Step::new(Flow::Pay)])
+        .seeds(3)
+        .build();
+    let report = Explorer::new().explore(&pay_alone, Reference);
+    assert!(report.inconclusive(), "{:?}", report.verdict.found);
+    assert_eq!(report.verdict.incomplete_seeds, 3);
+    let why = report.verdict.first_incomplete.clone().unwrap_or_default();
+    assert!(why.starts_with("seed 0: browser-1.1: pay skipped"), "{why}");
+    assert!(report.verdict.witness_sentence().contains("3 seed(s) incomplete"));
+}
+
+/// A pay step sent while its checkout is still on its way waits for the session instead of
+/// being skipped: the same scenario with the pay at 0 ms is complete.
+#[test]
+fn an_early_pay_waits_for_its_checkout() {
+    let early_pay = Scenario::builder("test.early_pay")
+        .actor(1, [Step::new(Flow::Checkout), Step::new(Flow::Pay)])
+        .seeds(3)
+        .build();
+    let report = Explorer::new().explore(&early_pay, Reference);
+    assert!(report.passed(), "{:?}", report.verdict);
+    assert_eq!(report.verdict.incomplete_seeds, 0);
+    let run = Explorer::new().run_seed(&early_pay, Reference, 0);
+    assert!(
+        run.trace_text().contains("test_helpers/checkout/sessions"),
+        "the pay completed the session"
+    );
+}
+
+/// A violation outranks an incomplete run: the verdict is a failure.
+#[test]
+fn a_violation_outranks_an_incomplete_run() {
+    let scenario = Scenario::builder("test.unlinked_then_pay_alone")
+        .actor(1, [Step::new(Flow::Checkout)])
+        .actor(1, [Step::new(Flow::Pay)])
+        .seeds(2)
+        .build();
+    let report = Explorer::new()
+        .shrink(false)
+        .explore(&scenario, Broken(Bug::SessionOnAnUnlinkedCustomer));
+    assert!(report.failure().is_some(), "{:?}", report.verdict.found);
+}

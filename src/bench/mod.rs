@@ -128,6 +128,7 @@ pub fn run_benchmarks(sims: u32, sweep_seeds: u32) -> String {
                 trace_len: 0,
                 sim_error: Some(e),
                 witnesses: Vec::new(),
+                incomplete: None,
             })
     };
     for round in 0..rounds {

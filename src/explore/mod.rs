@@ -126,6 +126,7 @@ pub fn report_of(outcome: &RunOutcome) -> RunReport {
         trace_len: outcome.trace.events.len(),
         sim_error: outcome.sim_error.clone(),
         witnesses: Vec::new(),
+        incomplete: outcome.incomplete.first().cloned(),
     }
 }
 
@@ -170,6 +171,8 @@ pub fn explore(
                 witness_min_seeds: scenario.witness_min_seeds,
                 seeds_budget: u64::from(options.seeds.unwrap_or(scenario.seeds)),
                 not_applicable: Vec::new(),
+                incomplete_seeds: 0,
+                first_incomplete: None,
             }
         }
     }
@@ -218,6 +221,8 @@ pub fn explore_app_with<A: AppLogic>(
     let (seeds, min_seeds, cap) = options.budgets(scenario);
     tracing::debug!(scenario = %scenario.name, strategy = %strategy, seeds, base_seed = options.base_seed, "explore");
     let mut counts = vec![0u64; witnesses.len()];
+    let mut incomplete_seeds: u64 = 0;
+    let mut first_incomplete: Option<(u64, String)> = None;
     let mut seeds_run: u64 = 0;
     let mut chunk = seeds;
     let result = loop {
@@ -233,6 +238,10 @@ pub fn explore_app_with<A: AppLogic>(
         );
         for (count, more) in counts.iter_mut().zip(&result.witness_counts) {
             *count += more;
+        }
+        incomplete_seeds += result.incomplete_seeds;
+        if first_incomplete.is_none() {
+            first_incomplete.clone_from(&result.first_incomplete);
         }
         if result.first_failure.is_some() {
             break result;
@@ -255,7 +264,7 @@ pub fn explore_app_with<A: AppLogic>(
         .collect();
     let short = counts.iter().any(|c| *c < u64::from(min_seeds));
     let (found, counterexample) = match result.first_failure {
-        None if short => (Found::Inconclusive { seeds: seeds_run }, None),
+        None if short || incomplete_seeds > 0 => (Found::Inconclusive { seeds: seeds_run }, None),
         None => (Found::Pass { seeds: seeds_run }, None),
         Some((seed, input, report)) => {
             let invariant = report.failure_name().unwrap_or_default();
@@ -314,6 +323,8 @@ pub fn explore_app_with<A: AppLogic>(
         witness_min_seeds: min_seeds,
         seeds_budget: u64::from(seeds),
         not_applicable: not_applicable_of(app.as_ref(), invariants),
+        incomplete_seeds,
+        first_incomplete: first_incomplete.map(|(seed, why)| format!("seed {seed}: {why}")),
     };
     tracing::info!(
         scenario = %verdict.scenario,

@@ -22,6 +22,9 @@ pub struct RunReport {
     /// Whether the run reached each witness being counted (in the sweep's witness order).
     #[serde(default)]
     pub witnesses: Vec<bool>,
+    /// Why the run did not play all its input says (the first reason), if it did not.
+    #[serde(default)]
+    pub incomplete: Option<String>,
 }
 
 impl RunReport {
@@ -60,6 +63,10 @@ pub struct SweepResult<I> {
     /// Per witness, the seeds that reached it: every seed on a pass, the seeds up to and
     /// including the first failing one on a failure (the same whatever the threads).
     pub witness_counts: Vec<u64>,
+    /// Passing seeds whose run was incomplete (counted over the same seeds as the witnesses).
+    pub incomplete_seeds: u64,
+    /// The smallest such seed and its reason.
+    pub first_incomplete: Option<(u64, String)>,
 }
 
 /// Sweeps seeds `base_seed..base_seed + seeds`: `make_input(seed)` builds a run's input,
@@ -75,6 +82,7 @@ pub fn sweep<I: Send>(
     let runs = AtomicUsize::new(0);
     let failures: Mutex<Vec<(u64, I, RunReport)>> = Mutex::new(Vec::new());
     let reached: Mutex<Vec<(u64, Vec<bool>)>> = Mutex::new(Vec::new());
+    let incomplete: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
     let total = u64::from(config.seeds);
     let worker = || loop {
         let index = next_index.fetch_add(1, Ordering::SeqCst);
@@ -92,6 +100,8 @@ pub fn sweep<I: Send>(
         if report.failed() {
             best_index.fetch_min(index, Ordering::SeqCst);
             failures.lock().push((index, input, report));
+        } else if let Some(why) = &report.incomplete {
+            incomplete.lock().push((index, why.clone()));
         }
     };
     let jobs = config.jobs.clamp(1, 256);
@@ -121,6 +131,17 @@ pub fn sweep<I: Send>(
             *count += u64::from(bit);
         }
     }
+    let mut incomplete: Vec<(u64, String)> = incomplete
+        .into_inner()
+        .into_iter()
+        .filter(|(index, _)| *index <= last_counted)
+        .collect();
+    incomplete.sort_by_key(|(index, _)| *index);
+    let incomplete_seeds = incomplete.len() as u64;
+    let first_incomplete = incomplete
+        .into_iter()
+        .next()
+        .map(|(index, why)| (config.base_seed.wrapping_add(index), why));
     let first_failure = found
         .into_iter()
         .next()
@@ -129,6 +150,8 @@ pub fn sweep<I: Send>(
         runs: runs.load(Ordering::SeqCst) as u64,
         first_failure,
         witness_counts,
+        incomplete_seeds,
+        first_incomplete,
     }
 }
 
@@ -147,6 +170,7 @@ mod tests {
             vec![]
         };
         RunReport {
+            incomplete: None,
             violations,
             trace_hash: 0,
             trace_len: 0,

@@ -24,7 +24,7 @@ pub const TOKEN_FORMAT_VERSION: u32 = 1;
 /// same input giving another trace: the golden trace hashes in `tests/golden/` change), and
 /// list the change in the CHANGELOG under "Replay token". Tokens record it, and replaying one
 /// made under another version warns, naming both.
-pub const WORLD_RULES_VERSION: u32 = 2;
+pub const WORLD_RULES_VERSION: u32 = 3;
 
 /// What a token carries: the run's input and, in tokens made since they existed, the world
 /// rules it was made under and the trace hash of the run it was made from.

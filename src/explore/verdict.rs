@@ -77,6 +77,17 @@ pub struct Verdict {
     /// read (`AppLogic::tables`): not applicable, never counted as passed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_applicable: Vec<String>,
+    /// Passing seeds whose run did not play all its input (a pay step with no session, a
+    /// dropped delivery), over the same seeds as the witnesses: any makes a pass inconclusive.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub incomplete_seeds: u64,
+    /// The first such seed and why, e.g. `seed 17: browser-1.2: pay skipped: …`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_incomplete: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// How many seeds reached one witness.
@@ -157,21 +168,38 @@ impl Verdict {
     /// One sentence on the witnesses: the counts, K, and whether exploration went past the
     /// budget (empty when the scenario names none).
     pub fn witness_sentence(&self) -> String {
-        if self.witnesses.is_empty() {
-            return String::new();
+        let mut out = String::new();
+        if !self.witnesses.is_empty() {
+            out = format!(
+                "witnesses (each needs {} seeds): {}",
+                self.witness_min_seeds,
+                self.witness_text()
+            );
+            if self.extended() {
+                out.push_str(&format!(
+                    "; explored past the budget of {} seeds to reach them",
+                    self.seeds_budget
+                ));
+            }
         }
-        let mut out = format!(
-            "witnesses (each needs {} seeds): {}",
-            self.witness_min_seeds,
-            self.witness_text()
-        );
-        if self.extended() {
-            out.push_str(&format!(
-                "; explored past the budget of {} seeds to reach them",
-                self.seeds_budget
-            ));
+        if let Some(incomplete) = self.incomplete_text() {
+            if !out.is_empty() {
+                out.push_str("; ");
+            }
+            out.push_str(&incomplete);
         }
         out
+    }
+
+    /// `k seeds incomplete (first: …)` when some passing seed did not play all its input.
+    pub fn incomplete_text(&self) -> Option<String> {
+        (self.incomplete_seeds > 0).then(|| {
+            format!(
+                "{} seed(s) incomplete, proving nothing (first: {})",
+                self.incomplete_seeds,
+                self.first_incomplete.as_deref().unwrap_or("?")
+            )
+        })
     }
 
     /// The one-sentence reason the scenario gives for an expected failure.
@@ -248,6 +276,8 @@ mod tests {
     fn expectations_are_compared_by_verdict_and_invariant() {
         let mut v = Verdict {
             not_applicable: Vec::new(),
+            incomplete_seeds: 0,
+            first_incomplete: None,
             scenario: "s".into(),
             strategy: "checkout.naive".into(),
             found: failing("no_duplicate_customers"),
@@ -277,6 +307,8 @@ mod tests {
     fn an_inconclusive_pass_is_never_as_expected_and_says_why() {
         let mut v = Verdict {
             not_applicable: Vec::new(),
+            incomplete_seeds: 0,
+            first_incomplete: None,
             scenario: "s".into(),
             strategy: "reference".into(),
             found: Found::Inconclusive { seeds: 40 },

@@ -22,11 +22,17 @@ fn test_case(verdict: &Verdict) -> TestCase {
             Found::Pass { seeds } => {
                 format!("expected {}, found pass ({seeds} seeds)", verdict.expected_text())
             }
-            Found::Inconclusive { seeds } => format!(
-                "expected {}, found inconclusive ({seeds} seeds; a witness reached in fewer than {})",
-                verdict.expected_text(),
-                verdict.witness_min_seeds
-            ),
+            Found::Inconclusive { seeds } => match verdict.incomplete_text() {
+                Some(incomplete) if verdict.short_witnesses().is_empty() => format!(
+                    "expected {}, found inconclusive ({seeds} seeds; {incomplete})",
+                    verdict.expected_text()
+                ),
+                _ => format!(
+                    "expected {}, found inconclusive ({seeds} seeds; a witness reached in fewer than {})",
+                    verdict.expected_text(),
+                    verdict.witness_min_seeds
+                ),
+            },
             Found::Fail(f) => format!(
                 "expected {}, found fail: {}",
                 verdict.expected_text(),
@@ -108,6 +114,8 @@ mod tests {
     fn verdict(scenario: &str, strategy: &str, found: Found, expected: Expected) -> Verdict {
         Verdict {
             not_applicable: Vec::new(),
+            incomplete_seeds: 0,
+            first_incomplete: None,
             scenario: scenario.into(),
             strategy: strategy.into(),
             found,

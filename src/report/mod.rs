@@ -87,13 +87,22 @@ pub fn verdict_note(verdict: &Verdict) -> String {
                 .iter()
                 .map(|w| w.name.as_str())
                 .collect();
-            out.push_str(&format!(
-                " ({seeds} seeds, none broke an invariant, but {} reached in fewer than {} seeds: \
-                 the race may not have happened)\n  \
-                 (hint: raise [explore] seeds or seeds_max, or aim the scenario at the race)\n",
-                short.join(", "),
-                verdict.witness_min_seeds
-            ));
+            if !short.is_empty() {
+                out.push_str(&format!(
+                    " ({seeds} seeds, none broke an invariant, but {} reached in fewer than {} seeds: \
+                     the race may not have happened)\n  \
+                     (hint: raise [explore] seeds or seeds_max, or aim the scenario at the race)\n",
+                    short.join(", "),
+                    verdict.witness_min_seeds
+                ));
+            }
+            if let Some(incomplete) = verdict.incomplete_text() {
+                out.push_str(&format!(
+                    " ({seeds} seeds, none broke an invariant, but {incomplete})\n  \
+                     (hint: give the step that made the session more client attempts, or replay \
+                     the seed with `racehound run --seeds` and `explain` to see why it skipped)\n"
+                ));
+            }
         }
         Found::Fail(f) => {
             out.push_str(&format!(

@@ -61,25 +61,41 @@ pub fn subscribe_in_clerk_billing(clerk: &mut Clerk, now: SimTime, user_id: &str
     }
 }
 
-/// Plays one step of actor `actor` (as host `name`) at its time.
+/// How often a pay step looks again for the session its actor's checkout is making.
+const PAY_WAIT_POLL_MS: u64 = 10;
+
+/// How long a pay step waits for that session at most (simulated ms).
+const PAY_WAIT_MS_MAX: u64 = 600_000;
+
+/// Plays one step of actor `actor` (as host `name`) at its time; a pay step first waits for
+/// the actor's checkout steps `waits_for` (indices) while no session exists.
 pub(super) async fn browser_step(
     shared: Arc<WorldShared>,
     actor: usize,
     user_id: String,
     step: ResolvedStep,
     name: String,
+    waits_for: &[usize],
 ) {
     shared.timers.sleep(Duration::from_millis(step.at_ms)).await;
     match step.flow {
         Flow::Pay => {
-            let session = shared.sessions.lock().get(&actor).cloned();
+            let mut waited_ms = 0u64;
+            let session = loop {
+                let session = shared.sessions.lock().get(&actor).cloned();
+                let checkouts_done = {
+                    let done = shared.steps_done.lock();
+                    waits_for.iter().all(|n| done.contains(&(actor, *n)))
+                };
+                if session.is_some() || checkouts_done || waited_ms >= PAY_WAIT_MS_MAX {
+                    break session;
+                }
+                shared.timers.sleep(Duration::from_millis(PAY_WAIT_POLL_MS)).await;
+                waited_ms += PAY_WAIT_POLL_MS;
+            };
             let Some(session) = session else {
-                shared.push(
-                    &name,
-                    TraceKind::Note {
-                        text: "pay: no checkout session yet; skipped".into(),
-                    },
-                );
+                let text = format!("{name}: pay skipped: the actor's checkout produced no session");
+                shared.note_incomplete(&name, text);
                 return;
             };
             let transport = traced(&shared, &name, "stripe", Duration::from_millis(step.timeout_ms));

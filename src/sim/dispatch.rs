@@ -284,7 +284,13 @@ fn dispatch_new_events(shared: &Arc<WorldShared>) -> usize {
             },
         );
         for _ in 0..event.endpoints {
-            if shared.deliveries.lock().len() < DELIVERIES_MAX {
+            if shared.deliveries.lock().len() >= DELIVERIES_MAX {
+                let text = format!(
+                    "delivery of {} ({}) dropped: the run already tracks {DELIVERIES_MAX} deliveries",
+                    event.event_id, event.event_type
+                );
+                shared.note_incomplete("webhooks", text);
+            } else {
                 spawn_delivery(
                     shared,
                     event.service,

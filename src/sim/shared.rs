@@ -81,6 +81,11 @@ pub struct WorldShared {
     pub(super) browsers_active: AtomicUsize,
     pub(super) deliveries_active: AtomicUsize,
     pub(super) sessions: Mutex<BTreeMap<usize, String>>,
+    /// Browser steps that have finished: (actor, step index).
+    pub(super) steps_done: Mutex<BTreeSet<(usize, usize)>>,
+    /// Why this run did not play what its input says (a step skipped, deliveries dropped):
+    /// such a run proves nothing, so a seed that has no violation is inconclusive.
+    pub(super) incomplete: Mutex<Vec<String>>,
     /// Users whose signup callback some replica began to handle.
     pub(super) signups_handled: Mutex<BTreeSet<String>>,
     /// Moves whenever `deliveries` or `signups_handled` change: they feed the oracle's view,
@@ -137,7 +142,20 @@ impl FaultMark {
     }
 }
 
+/// Most reasons one run keeps for being incomplete (the first ones; the count is not kept).
+pub(super) const INCOMPLETE_NOTES_MAX: usize = 16;
+
 impl WorldShared {
+    /// Records why the run did not play all its input says (the first
+    /// [`INCOMPLETE_NOTES_MAX`] reasons), in the trace and for the verdict.
+    pub(super) fn note_incomplete(&self, host: &str, text: String) {
+        self.push(host, TraceKind::Note { text: text.clone() });
+        let mut incomplete = self.incomplete.lock();
+        if incomplete.len() < INCOMPLETE_NOTES_MAX {
+            incomplete.push(text);
+        }
+    }
+
     /// What faults are doing now (see [`FaultMark`]).
     pub(super) fn fault_mark(&self) -> FaultMark {
         let stripe_left: u64 = self

@@ -25,7 +25,7 @@
 //! [`super::dispatch`] (webhooks and reconcile), `sim::chaos` (faults); this file holds the
 //! run loop.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::actors::browser_step;
@@ -47,6 +47,7 @@ use crate::rng::SimRng;
 use crate::setup::prepare;
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::time::SimTime;
+use crate::vocabulary::Flow;
 
 /// The HTTP port every host serves on.
 pub const HTTP_PORT: u16 = 80;
@@ -86,6 +87,10 @@ pub struct RunOutcome {
     pub sim_error: Option<String>,
     /// turmoil steps the run took (a jump over idle time is one step).
     pub steps: u64,
+    /// Why the run did not play all its input says (a pay step with no session to pay, a
+    /// delivery dropped past [`DELIVERIES_MAX`]); empty for a complete run. A run without
+    /// violations that is incomplete proves nothing: its seed is inconclusive.
+    pub incomplete: Vec<String>,
     /// Times a host's software ran in a step (idle hosts are skipped).
     pub host_runs: u64,
 }
@@ -216,6 +221,7 @@ pub fn run_with<A: AppLogic>(
         sim_error: Some(why),
         steps: 0,
         host_runs: 0,
+        incomplete: Vec::new(),
     };
     let prepared = match prepare(input.seed, app.as_ref(), input.users, SimTime::EPOCH) {
         Ok(p) => p,
@@ -252,6 +258,8 @@ pub fn run_with<A: AppLogic>(
         browsers_active: AtomicUsize::new(input.actors.iter().map(|a| a.steps.len()).sum()),
         deliveries_active: AtomicUsize::new(0),
         sessions: Mutex::new(BTreeMap::new()),
+        steps_done: Mutex::new(BTreeSet::new()),
+        incomplete: Mutex::new(Vec::new()),
         signups_handled: Mutex::new(std::collections::BTreeSet::new()),
         facts_version: AtomicU64::new(0),
         replicas: input.replicas,
@@ -314,12 +322,30 @@ pub fn run_with<A: AppLogic>(
         let client_name = name.clone();
         sim.client(client_name.as_str(), async move {
             let mut handles = Vec::new();
+            // A pay step waits for the actor's earlier checkout / apply_coupon steps (a person
+            // pays on the page the checkout opened), so it is never skipped for being early.
+            let session_steps: Vec<(usize, u64)> = steps
+                .iter()
+                .enumerate()
+                .filter(|(_, step)| matches!(step.flow, Flow::Checkout | Flow::ApplyCoupon))
+                .map(|(n, step)| (n, step.at_ms))
+                .collect();
             for (n, step) in steps.into_iter().enumerate() {
                 let s = s.clone();
                 let user_id = user_id.clone();
                 let step_name = format!("{name}.{}", n + 1);
+                let waits_for: Vec<usize> = if step.flow == Flow::Pay {
+                    session_steps
+                        .iter()
+                        .filter(|(_, at_ms)| *at_ms <= step.at_ms)
+                        .map(|(earlier, _)| *earlier)
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 handles.push(tokio::task::spawn_local(async move {
-                    browser_step(s.clone(), index, user_id, step, step_name).await;
+                    browser_step(s.clone(), index, user_id, step, step_name, &waits_for).await;
+                    s.steps_done.lock().insert((index, n));
                     s.browsers_active.fetch_sub(1, Ordering::SeqCst);
                 }));
             }
@@ -493,6 +519,7 @@ pub fn run_with<A: AppLogic>(
     };
     let trace = shared.trace.snapshot();
     let trace_hash = trace.trace_hash();
+    let incomplete = shared.incomplete.lock().clone();
     RunOutcome {
         trace,
         trace_hash,
@@ -502,5 +529,6 @@ pub fn run_with<A: AppLogic>(
         sim_error,
         steps,
         host_runs,
+        incomplete,
     }
 }
