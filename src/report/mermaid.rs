@@ -1,6 +1,7 @@
 //! A trace as a Mermaid sequence diagram (paste into any Markdown viewer that renders Mermaid).
 
 use crate::sim::trace::{Trace, TraceKind};
+use std::collections::BTreeMap;
 
 /// Longest label in the diagram, in characters.
 pub const LABEL_CHARS_MAX: usize = 80;
@@ -31,9 +32,15 @@ fn label(text: &str) -> String {
 
 /// Renders the trace; `events_max` bounds the number of lines (the rest is summarised).
 pub fn render(trace: &Trace, events_max: usize) -> String {
+    render_marked(trace, events_max, &BTreeMap::new())
+}
+
+/// [`render`], with a highlighted note after each event `marks` names (event index → what it
+/// is: the witness steps, the violation).
+pub fn render_marked(trace: &Trace, events_max: usize, marks: &BTreeMap<usize, Vec<String>>) -> String {
     let mut out = String::from("sequenceDiagram\n");
     let mut shown = 0usize;
-    for event in &trace.events {
+    for (index, event) in trace.events.iter().enumerate() {
         if shown >= events_max {
             out.push_str(&format!(
                 "    Note over {}: … {} more events\n",
@@ -113,6 +120,9 @@ pub fn render(trace: &Trace, events_max: usize) -> String {
         if let Some(line) = line {
             out.push_str(&line);
             shown += 1;
+        }
+        if let Some(names) = marks.get(&index) {
+            out.push_str(&format!("    Note over {from}: ★ {}\n", label(&names.join(", "))));
         }
     }
     out

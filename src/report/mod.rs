@@ -18,19 +18,23 @@ pub const EXPLAIN_EVENTS_MAX: usize = 400;
 
 /// The `explain` page (`racehound explain TOKEN`, and the end of a test's failure message):
 /// the run's steps (the first [`EXPLAIN_EVENTS_MAX`]), its sequence diagram, and what broke.
+/// The steps where the run reached a built-in witness, and the step where an invariant broke
+/// during the run, are marked with `★` in both.
 pub fn explain(input: &RunInput, trace: &Trace, violations: &[Violation], sim_error: Option<&str>) -> String {
     let mut out = format!(
         "# {} × {} (seed {})\n\n",
         input.scenario, input.strategy, input.seed
     );
+    let marks = step_marks(trace);
     out.push_str(&format!(
         "## Steps\n\n```text\n{}```\n\n",
-        clipped_text(trace, EXPLAIN_EVENTS_MAX)
+        clipped_text_marked(trace, EXPLAIN_EVENTS_MAX, &marks)
     ));
     out.push_str(&format!(
         "## Sequence diagram\n\n```mermaid\n{}```\n",
-        mermaid::render(trace, EXPLAIN_EVENTS_MAX)
+        mermaid::render_marked(trace, EXPLAIN_EVENTS_MAX, &marks)
     ));
+    out.push_str(&reached_section(trace, &marks, violations));
     if let Some(e) = sim_error {
         out.push_str(&format!("\nsimulation error: {e}\n"));
     }
@@ -40,15 +44,82 @@ pub fn explain(input: &RunInput, trace: &Trace, violations: &[Violation], sim_er
     out
 }
 
-/// The trace as text, cut after `events_max` events with a line saying how many more there are.
-fn clipped_text(trace: &Trace, events_max: usize) -> String {
-    let text = trace.render_text();
-    let lines: Vec<&str> = text.lines().collect();
-    if lines.len() <= events_max {
-        return text;
+/// Event index → what happened there worth marking: the built-in witnesses the run reached
+/// (at each step their predicate names) and the violations noted during the run.
+fn step_marks(trace: &Trace) -> std::collections::BTreeMap<usize, Vec<String>> {
+    let mut marks: std::collections::BTreeMap<usize, Vec<String>> = std::collections::BTreeMap::new();
+    for witness in crate::oracle::witness::builtin_witnesses() {
+        if let Some(steps) = witness.reached(trace) {
+            for step in steps {
+                marks
+                    .entry(step)
+                    .or_default()
+                    .push(format!("witness {}", witness.name));
+            }
+        }
     }
-    let mut out = lines[..events_max].join("\n");
-    out.push_str(&format!("\n… {} more events\n", lines.len() - events_max));
+    for (index, event) in trace.events.iter().enumerate() {
+        if let crate::sim::trace::TraceKind::Note { text } = &event.kind {
+            if let Some(rest) = text.strip_prefix("VIOLATION ") {
+                let name = rest.split(':').next().unwrap_or(rest);
+                marks.entry(index).or_default().push(format!("violation {name}"));
+            }
+        }
+    }
+    marks
+}
+
+/// "What the run reached": each marked step by number, and when each violation was found.
+fn reached_section(
+    trace: &Trace,
+    marks: &std::collections::BTreeMap<usize, Vec<String>>,
+    violations: &[Violation],
+) -> String {
+    let mut out = String::from("\n## What the run reached\n\n");
+    if marks.is_empty() {
+        out.push_str("No built-in witness was reached and no invariant broke during the run.\n");
+    }
+    for (index, names) in marks {
+        out.push_str(&format!("- step {}: {}\n", index + 1, names.join(", ")));
+    }
+    let during: Vec<&str> = marks
+        .values()
+        .flatten()
+        .filter_map(|m| m.strip_prefix("violation "))
+        .collect();
+    for v in violations
+        .iter()
+        .filter(|v| !during.contains(&v.invariant.as_str()))
+    {
+        out.push_str(&format!(
+            "- after step {} (the world quiet): violation {}\n",
+            trace.events.len(),
+            v.invariant
+        ));
+    }
+    out
+}
+
+/// The trace as text, one line per event, each marked step followed by `★ …`; cut after
+/// `events_max` events with a line saying how many more there are.
+fn clipped_text_marked(
+    trace: &Trace,
+    events_max: usize,
+    marks: &std::collections::BTreeMap<usize, Vec<String>>,
+) -> String {
+    let mut out = String::new();
+    for (index, event) in trace.events.iter().take(events_max).enumerate() {
+        out.push_str(&event.to_string());
+        if let Some(names) = marks.get(&index) {
+            out.push_str(&format!("   ★ step {}: {}", index + 1, names.join(", ")));
+        }
+        out.push('\n');
+    }
+    if trace.events.len() > events_max {
+        out.push_str(&format!("… {} more events\n", trace.events.len() - events_max));
+    } else if trace.dropped_events > 0 {
+        out.push_str(&format!("… {} more events not stored\n", trace.dropped_events));
+    }
     out
 }
 
@@ -155,7 +226,7 @@ mod tests {
         }
     }
 
-    /// `n` events, each a line of the steps and of the diagram.
+    /// `n` events, each a line of the steps and of the diagram (not violations themselves).
     fn notes(n: usize) -> Trace {
         let log = TraceLog::default();
         for i in 0..n {
@@ -163,11 +234,41 @@ mod tests {
                 SimTime::EPOCH,
                 "app-1",
                 TraceKind::Note {
-                    text: format!("VIOLATION note {i}"),
+                    text: format!("VIOLATION: note {i}"),
                 },
             );
         }
         log.snapshot()
+    }
+
+    #[test]
+    fn the_explain_page_marks_the_violating_step_and_quiescence_violations() {
+        let log = TraceLog::default();
+        log.push(SimTime::EPOCH, "app-1", TraceKind::Note { text: "first".into() });
+        log.push(
+            SimTime::EPOCH,
+            "oracle",
+            TraceKind::Note {
+                text: "VIOLATION no_duplicate_customers: two".into(),
+            },
+        );
+        let at_end = Violation {
+            invariant: "no_orphan_customers".into(),
+            objects: Vec::new(),
+            message: String::new(),
+        };
+        let page = explain(&input(), &log.snapshot(), &[at_end], None);
+        assert!(
+            page.contains("two   ★ step 2: violation no_duplicate_customers\n"),
+            "{page}"
+        );
+        assert!(page.contains("Note over oracle: ★ violation no_duplicate_customers"));
+        assert!(page.contains("- step 2: violation no_duplicate_customers\n"));
+        assert!(page.contains("- after step 2 (the world quiet): violation no_orphan_customers\n"));
+        assert!(
+            !page.contains("step 1:"),
+            "an ordinary step is not marked: {page}"
+        );
     }
 
     #[test]
