@@ -90,6 +90,14 @@ impl ServerClock {
         Self::status_of(&mut state)
     }
 
+    /// The wall clock, whatever the business clock says: what a webhook signature's timestamp
+    /// uses, because the receiver's verifier checks it against its own current time (Stripe
+    /// and Svix sign with the real now; a signature from an advanced or frozen clock would be
+    /// refused as "too new" or "too old").
+    pub fn signing_now(&self) -> SimTime {
+        SimTime::from_unix_ms(wall_ms())
+    }
+
     /// The current status.
     pub fn status(&self) -> ClockStatus {
         Self::status_of(&mut self.state.lock())
@@ -129,6 +137,21 @@ mod tests {
             clock.now().unix_ms() >= a.unix_ms() + 60_000,
             "time never goes back"
         );
+    }
+
+    /// FIDELITY "Webhooks (Svix)": a delivery is signed with a timestamp the receiver accepts
+    /// whatever the business clock says.
+    #[test]
+    fn signing_time_is_the_wall_clock_after_an_advance_and_when_frozen() {
+        let clock = ServerClock::frozen();
+        clock.advance_ms(3_600_000);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert!(
+            clock.now().unix_ms() >= wall_ms() + 3_590_000,
+            "business time moved"
+        );
+        let diff = clock.signing_now().unix_ms().abs_diff(wall_ms());
+        assert!(diff < 1_000, "signing time is the wall clock: {diff} ms off");
     }
 
     #[test]

@@ -183,7 +183,8 @@ async fn deliver(delivery: Delivery, clock: &ServerClock, scale: f64, stats: &Fo
     let mut failed_attempts: u32 = 0;
     let mut schedule_elapsed = Duration::ZERO;
     loop {
-        let request = signed_request(&delivery, clock.now().unix_secs());
+        // Signed at the real now (the verifier's), not the business clock (see `signing_now`).
+        let request = signed_request(&delivery, clock.signing_now().unix_secs());
         let outcome = send_to_url(&url, request, ATTEMPT_TIMEOUT).await;
         let why = match outcome {
             Ok(response) if response.is_success() => {

@@ -1175,3 +1175,25 @@ fn event_log_is_bounded() {
     );
     assert_clerk_error(status, &body, 422, "racehound_capacity_exceeded");
 }
+
+/// FIDELITY "Lists and sessions": `GET /v1/users/count` answers the total the list's filters
+/// match (the Node SDK's `getUserList` calls it beside the list); it is not a user id.
+#[test]
+fn clerk_users_count_answers_total_count() {
+    let mut clerk = clerk();
+    new_user(&mut clerk, "a@example.com");
+    new_user(&mut clerk, "b@example.com");
+    let (status, body) = call(&mut clerk, Method::Get, "/v1/users/count", None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({ "object": "total_count", "total_count": 2 }));
+    let (status, body) = call(
+        &mut clerk,
+        Method::Get,
+        "/v1/users/count?email_address=b@example.com",
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total_count"], 1);
+    let (status, _) = call(&mut clerk, Method::Post, "/v1/users/count", None);
+    assert_eq!(status, 405);
+}

@@ -291,6 +291,26 @@ impl Clerk {
     /// `email_address`, `external_id`, `user_id` (each repeatable) and `query`.
     pub(crate) fn list_users(&self, query: &Query) -> Result<Value, ClerkErrorBody> {
         let (limit, offset) = query.page()?;
+        let users = self.users_matching(query);
+        Ok(Value::Array(
+            users
+                .into_iter()
+                .skip(offset)
+                .take(limit)
+                .map(User::to_json)
+                .collect(),
+        ))
+    }
+
+    /// `GET /v1/users/count`: how many users the list's filters match,
+    /// `{"object":"total_count","total_count":N}`.
+    pub(crate) fn count_users(&self, query: &Query) -> Value {
+        let total = self.users_matching(query).len();
+        serde_json::json!({ "object": "total_count", "total_count": total })
+    }
+
+    /// The users `GET /v1/users`' filters match, newest first.
+    fn users_matching(&self, query: &Query) -> Vec<&User> {
         let emails = query.all("email_address");
         let external_ids = query.all("external_id");
         let user_ids = query.all("user_id");
@@ -327,14 +347,7 @@ impl Clerk {
             })
             .collect();
         users.sort_by_key(|x| std::cmp::Reverse((x.created_at, x.seq)));
-        Ok(Value::Array(
-            users
-                .into_iter()
-                .skip(offset)
-                .take(limit)
-                .map(User::to_json)
-                .collect(),
-        ))
+        users
     }
 
     /// `PATCH /v1/users/{id}`: given fields replace; metadata objects are replaced wholesale.

@@ -385,6 +385,8 @@ pub(crate) fn route(
             .to_json()),
         (Method::Get, ["users"]) => ok(clerk.list_users(&query)?),
         (_, ["users"]) => Err(method_not_allowed()),
+        (Method::Get, ["users", "count"]) => ok(clerk.count_users(&query)),
+        (_, ["users", "count"]) => Err(method_not_allowed()),
         (Method::Get, ["users", id]) => ok(clerk.user(id)?.to_json()),
         (Method::Patch, ["users", id]) => ok(clerk
             .update_user(now, id, UpdateUser::from_body(&body()?)?)?

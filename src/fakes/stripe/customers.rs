@@ -49,53 +49,133 @@ pub fn parse_fields(params: &Params) -> Result<CustomerFields, ApiError> {
     })
 }
 
-/// A parsed search query: `field:'value'` clauses joined by `AND`.
+/// A parsed search query: `field:'value'` clauses, all of which (or, with `OR`, any of which)
+/// must match.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SearchQuery {
     /// `(field, value)`; field is `email`, `name` or `metadata[k]`.
     pub clauses: Vec<(String, String)>,
+    /// Whether the clauses were joined by `OR` (any matches) rather than a space or `AND`.
+    #[serde(default)]
+    pub any: bool,
 }
 
-/// Parses Stripe's search query language (the subset used for customers).
+/// Most clauses one query may hold (Stripe's limit).
+pub const SEARCH_CLAUSES_MAX: usize = 10;
+
+/// Parses Stripe's search query language, the part the fake models: up to
+/// [`SEARCH_CLAUSES_MAX`] `field:'value'` clauses on `email`, `name` and `metadata['key']`,
+/// joined by a space, `AND` or `OR` (keywords in any case, never both kinds in one query).
+/// Anything else is a 400 naming what the fake does not model, never an empty result.
 pub fn parse_query(text: &str) -> Result<SearchQuery, ApiError> {
     let bad = |why: &str| {
         ApiError::invalid(
             None,
-            format!("Invalid search query: {why} (hint: use email:'a@b.c' or metadata['key']:'value', joined by AND)."),
+            format!(
+                "Invalid search query: {why} (hint: use clauses like email:'a@b.c' or \
+                 metadata['key']:'value', joined by a space, AND or OR)."
+            ),
             Some("query"),
         )
     };
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad("the query is empty"));
+    }
     let mut clauses = Vec::new();
-    for clause in text.split(" AND ") {
-        let clause = clause.trim();
-        let (field, value) = clause
-            .split_once(':')
-            .ok_or_else(|| bad("expected field:'value'"))?;
-        let value = value.trim();
-        let unquoted = value
-            .strip_prefix('\'')
-            .and_then(|v| v.strip_suffix('\''))
-            .or_else(|| value.strip_prefix('"').and_then(|v| v.strip_suffix('"')))
-            .ok_or_else(|| bad("values must be quoted"))?;
-        let field = field.trim();
-        let field = if field == "email" || field == "name" {
-            field.to_string()
-        } else if let Some(inner) = field.strip_prefix("metadata[").and_then(|f| f.strip_suffix(']')) {
-            let key = inner
-                .strip_prefix('\'')
-                .and_then(|k| k.strip_suffix('\''))
-                .or_else(|| inner.strip_prefix('"').and_then(|k| k.strip_suffix('"')))
-                .ok_or_else(|| bad("metadata keys must be quoted"))?;
-            format!("metadata[{key}]")
-        } else {
-            return Err(bad(&format!("unsupported field '{field}'")));
+    let mut joiner: Option<&str> = None;
+    loop {
+        let (field, after_field) = search_field(rest).map_err(|why| bad(&why))?;
+        let after_colon = after_field
+            .strip_prefix(':')
+            .ok_or_else(|| match after_field.chars().next() {
+                Some(op @ ('~' | '<' | '>' | '=')) => bad(&format!(
+                    "the operator '{op}' after {field} is valid in Stripe but this fake models only ':' (exact match)"
+                )),
+                _ => bad(&format!("expected ':' after {field}")),
+            })?;
+        let (value, after_value) = quoted(after_colon.trim_start())
+            .ok_or_else(|| bad(&format!("the value of {field} must be quoted ('…' or \"…\")")))?;
+        clauses.push((field, value));
+        if clauses.len() > SEARCH_CLAUSES_MAX {
+            return Err(bad(&format!("at most {SEARCH_CLAUSES_MAX} clauses")));
+        }
+        let trimmed = after_value.trim_start();
+        if trimmed.is_empty() {
+            break;
+        }
+        if trimmed.len() == after_value.len() {
+            return Err(bad("clauses must be separated by a space, AND or OR"));
+        }
+        let (word, after_word) = trimmed.split_at(trimmed.find(char::is_whitespace).unwrap_or(trimmed.len()));
+        let keyword = ["AND", "OR"].into_iter().find(|k| word.eq_ignore_ascii_case(k));
+        let this_joiner = keyword.unwrap_or("AND");
+        if joiner.is_some_and(|j| j != this_joiner) {
+            return Err(bad("AND and OR cannot be combined in one query"));
+        }
+        joiner = Some(this_joiner);
+        rest = match keyword {
+            Some(_) => after_word.trim_start(),
+            None => trimmed,
         };
-        clauses.push((field, unquoted.to_string()));
-        if clauses.len() > 10 {
-            return Err(bad("at most 10 clauses"));
+        if rest.is_empty() {
+            return Err(bad(&format!("a clause must follow {word}")));
         }
     }
-    Ok(SearchQuery { clauses })
+    Ok(SearchQuery {
+        clauses,
+        any: joiner == Some("OR"),
+    })
+}
+
+/// The field at the start of `text` (`email`, `name`, `metadata[key]`) and what follows it.
+fn search_field(text: &str) -> Result<(String, &str), String> {
+    if text.starts_with('-') {
+        return Err("negation ('-field') is valid in Stripe but this fake does not model it".to_string());
+    }
+    if let Some(after) = text.strip_prefix("metadata[") {
+        let (key, after_key) = quoted(after).ok_or("metadata keys must be quoted: metadata['key']")?;
+        let after = after_key
+            .strip_prefix(']')
+            .ok_or("expected ']' after the metadata key")?;
+        return Ok((format!("metadata[{key}]"), after));
+    }
+    let end = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .unwrap_or(text.len());
+    let (field, after) = text.split_at(end);
+    match field {
+        "email" | "name" => Ok((field.to_string(), after)),
+        "" => Err(format!(
+            "expected a field at '{}'",
+            text.chars().take(20).collect::<String>()
+        )),
+        other => Err(format!(
+            "the field '{other}' is not one this fake models for customers (email, name, metadata['key'])"
+        )),
+    }
+}
+
+/// A `'…'` or `"…"` string at the start of `text` (a backslash escapes the next character),
+/// and what follows it.
+fn quoted(text: &str) -> Option<(String, &str)> {
+    let mut chars = text.char_indices();
+    let (_, quote) = chars.next().filter(|(_, c)| *c == '\'' || *c == '"')?;
+    let mut value = String::new();
+    let mut escaped = false;
+    for (index, c) in chars {
+        if escaped {
+            value.push(c);
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == quote {
+            return Some((value, &text[index + c.len_utf8()..]));
+        } else {
+            value.push(c);
+        }
+    }
+    None
 }
 
 fn search_version(customer: &CustomerObject, visible_at: crate::time::SimTime) -> SearchVersion {
@@ -282,19 +362,24 @@ pub fn search(core: &Core, ctx: &Ctx<'_>, query: &SearchQuery, limit: usize) -> 
             let Some(version) = c.search_versions.iter().rev().find(|v| v.visible_at <= ctx.now) else {
                 return false;
             };
+            let matches = |(field, value): &(String, String)| match field.as_str() {
+                "email" => version
+                    .email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(value)),
+                "name" => version.name.as_deref() == Some(value.as_str()),
+                other => other
+                    .strip_prefix("metadata[")
+                    .and_then(|k| k.strip_suffix(']'))
+                    .and_then(|k| version.metadata.get(k))
+                    .is_some_and(|v| v == value),
+            };
             !version.deleted
-                && query.clauses.iter().all(|(field, value)| match field.as_str() {
-                    "email" => version
-                        .email
-                        .as_deref()
-                        .is_some_and(|e| e.eq_ignore_ascii_case(value)),
-                    "name" => version.name.as_deref() == Some(value.as_str()),
-                    other => other
-                        .strip_prefix("metadata[")
-                        .and_then(|k| k.strip_suffix(']'))
-                        .and_then(|k| version.metadata.get(k))
-                        .is_some_and(|v| v == value),
-                })
+                && if query.any {
+                    query.clauses.iter().any(matches)
+                } else {
+                    query.clauses.iter().all(matches)
+                }
         })
         .collect();
     hits.sort_by_key(|x| std::cmp::Reverse(x.seq));

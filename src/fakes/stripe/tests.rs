@@ -486,6 +486,72 @@ fn search_lags_behind_writes() {
     assert_error(&bad, 400, "invalid_request_error", None, Some("query"));
 }
 
+/// The ids a search answers (after the search lag has passed).
+fn search_ids(s: &mut Stripe, q: &str) -> Vec<String> {
+    let path = format!("/v1/customers/search?query={}", wire::percent_encode(q));
+    let body = ok(&s.handle(at(1_000), &get(&path)));
+    let mut ids: Vec<String> = body["data"]
+        .as_array()
+        .map(|d| {
+            d.iter()
+                .filter_map(|c| c["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+/// FIDELITY "Customers": up to 10 clauses joined by a space, `AND` or `OR`, keywords in any
+/// case.
+#[test]
+fn search_query_language_joins_clauses_with_space_and_or() {
+    let mut s = world();
+    let a = create_customer(&mut s, at(0), "a@x.test");
+    let b = id_of(&s.handle(
+        at(0),
+        &post("/v1/customers", &[("email", "b@x.test"), ("name", "Bee Two")]),
+    ));
+    let mut both = vec![a.clone(), b.clone()];
+    both.sort();
+    assert_eq!(search_ids(&mut s, "email:'a@x.test' OR name:'Bee Two'"), both);
+    assert_eq!(search_ids(&mut s, "email:'a@x.test' or email:'b@x.test'"), both);
+    assert_eq!(
+        search_ids(&mut s, "email:'b@x.test' name:'Bee Two'"),
+        vec![b.clone()]
+    );
+    assert_eq!(
+        search_ids(&mut s, "email:'b@x.test' and name:'Bee Two'"),
+        vec![b.clone()]
+    );
+    assert!(search_ids(&mut s, "email:'a@x.test' AND name:'Bee Two'").is_empty());
+    assert_eq!(search_ids(&mut s, "name:\"Bee Two\""), vec![b]);
+    let ten = vec!["email:'a@x.test'"; 10].join(" OR ");
+    assert_eq!(search_ids(&mut s, &ten), vec![a]);
+}
+
+/// FIDELITY "Customers": a query the fake cannot evaluate is a 400, never an empty result.
+#[test]
+fn search_query_the_fake_cannot_evaluate_is_a_400() {
+    let mut s = world();
+    let eleven = vec!["email:'a@x.test'"; 11].join(" OR ");
+    for query in [
+        "email:'a' OR name:'b' AND name:'c'",
+        "email~'a'",
+        "-email:'a'",
+        "created>1700000000",
+        "phone:'123'",
+        "email:a",
+        "email:'a' OR",
+        "email:'a'name:'b'",
+        eleven.as_str(),
+    ] {
+        let path = format!("/v1/customers/search?query={}", wire::percent_encode(query));
+        let bad = s.handle(at(1_000), &get(&path));
+        assert_error(&bad, 400, "invalid_request_error", None, Some("query"));
+    }
+}
+
 #[test]
 fn metadata_is_merged_on_update() {
     let mut s = world();
