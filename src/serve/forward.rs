@@ -16,7 +16,6 @@ use crate::fakes::clerk::svix;
 use crate::fakes::stripe::webhook;
 use crate::http::{HttpRequest, Method};
 use crate::sync::{Arc, AtomicU64, Ordering};
-use crate::time::Clock;
 
 /// Most deliveries waiting for a worker; more are dropped with a warning.
 pub const MAX_QUEUED_WEBHOOKS: usize = 10_000;

@@ -526,7 +526,7 @@ fn search_query_language_joins_clauses_with_space_and_or() {
     );
     assert!(search_ids(&mut s, "email:'a@x.test' AND name:'Bee Two'").is_empty());
     assert_eq!(search_ids(&mut s, "name:\"Bee Two\""), vec![b]);
-    let ten = vec!["email:'a@x.test'"; 10].join(" OR ");
+    let ten = ["email:'a@x.test'"; 10].join(" OR ");
     assert_eq!(search_ids(&mut s, &ten), vec![a]);
 }
 
@@ -534,7 +534,7 @@ fn search_query_language_joins_clauses_with_space_and_or() {
 #[test]
 fn search_query_the_fake_cannot_evaluate_is_a_400() {
     let mut s = world();
-    let eleven = vec!["email:'a@x.test'"; 11].join(" OR ");
+    let eleven = ["email:'a@x.test'"; 11].join(" OR ");
     for query in [
         "email:'a' OR name:'b' AND name:'c'",
         "email~'a'",
