@@ -163,3 +163,21 @@ test('item 3: deliveries verify after a clock advance and with a frozen clock', 
   assert.ok(frozen.created * 1000 > Date.now() + 3_600_000, `created ${frozen.created}`);
   assert.deepEqual(rejected, []);
 });
+
+test('item 4: updateOrganizationMembership changes the role', async () => {
+  const owner = await clerk.users.createUser({ emailAddress: [`owner-${RUN}@example.com`] });
+  const member = await clerk.users.createUser({ emailAddress: [`member-${RUN}@example.com`] });
+  const org = await clerk.organizations.createOrganization({ name: `Team ${RUN}`, createdBy: owner.id });
+  await clerk.organizations.createOrganizationMembership({
+    organizationId: org.id,
+    userId: member.id,
+    role: 'org:member',
+  });
+  const updated = await clerk.organizations.updateOrganizationMembership({
+    organizationId: org.id,
+    userId: member.id,
+    role: 'org:admin',
+  });
+  assert.equal(updated.role, 'org:admin');
+  assert.equal(updated.publicUserData.userId, member.id);
+});

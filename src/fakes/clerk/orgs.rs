@@ -453,6 +453,38 @@ impl Clerk {
         Ok(data)
     }
 
+    /// `PATCH /v1/organizations/{id}/memberships/{user_id}`: changes the member's role.
+    pub fn update_membership(
+        &mut self,
+        now: SimTime,
+        org_id: &str,
+        user_id: &str,
+        role: &str,
+    ) -> Result<Value, ClerkErrorBody> {
+        let org_id = self.organization(org_id)?.id.clone();
+        if !valid_role(role) {
+            return Err(ClerkErrorBody::value_invalid(
+                "role",
+                "must be org:admin or org:member",
+            ));
+        }
+        let id = self
+            .membership(&org_id, user_id)
+            .map(|m| m.id.clone())
+            .ok_or_else(|| ClerkErrorBody::not_found("organization membership"))?;
+        let membership = match self.memberships.get_mut(&id) {
+            Some(membership) => {
+                membership.role = role.to_string();
+                membership.updated_at = now.unix_ms();
+                membership.clone()
+            }
+            None => return Err(ClerkErrorBody::not_found("organization membership")),
+        };
+        let data = self.membership_json(&membership);
+        self.emit(now, "organizationMembership.updated", data.clone());
+        Ok(data)
+    }
+
     /// A membership as the Backend API renders it (with the organization and public user data).
     pub fn membership_json(&self, membership: &Membership) -> Value {
         let organization = self

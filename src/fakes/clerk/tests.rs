@@ -1197,3 +1197,39 @@ fn clerk_users_count_answers_total_count() {
     let (status, _) = call(&mut clerk, Method::Post, "/v1/users/count", None);
     assert_eq!(status, 405);
 }
+
+/// `PATCH /v1/organizations/{id}/memberships/{user_id}` changes a member's role (the Node
+/// SDK's `updateOrganizationMembership`); a non-member is 404, a bad role 422.
+#[test]
+fn clerk_membership_role_update() {
+    let mut c = clerk();
+    let owner = new_user(&mut c, "owner@example.com");
+    let member = new_user(&mut c, "member@example.com");
+    let stranger = new_user(&mut c, "stranger@example.com");
+    let (_, org) = new_org(&mut c, json!({"name": "Team", "created_by": owner}));
+    let org_id = org["id"].as_str().unwrap_or_default().to_string();
+    let members = format!("/v1/organizations/{org_id}/memberships");
+    let (status, _) = call(
+        &mut c,
+        Method::Post,
+        &members,
+        Some(json!({"user_id": member, "role": "org:member"})),
+    );
+    assert_eq!(status, 200);
+    let path = format!("{members}/{member}");
+    let (status, m) = call(&mut c, Method::Patch, &path, Some(json!({"role": "org:admin"})));
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(m["role"], "org:admin");
+    assert_eq!(m["public_user_data"]["user_id"], member.as_str());
+    let (status, body) = call(
+        &mut c,
+        Method::Patch,
+        &format!("{members}/{stranger}"),
+        Some(json!({"role": "org:admin"})),
+    );
+    assert_clerk_error(status, &body, 404, "resource_not_found");
+    let (status, body) = call(&mut c, Method::Patch, &path, Some(json!({"role": "org:owner"})));
+    assert_eq!(status, 422, "{body}");
+    let (status, _) = call(&mut c, Method::Post, &path, Some(json!({"role": "org:admin"})));
+    assert_eq!(status, 405);
+}

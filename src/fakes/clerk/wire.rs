@@ -435,6 +435,11 @@ pub(crate) fn route(
         (Method::Delete, ["organizations", id, "memberships", user_id]) => {
             ok(clerk.delete_membership(now, id, user_id)?)
         }
+        (Method::Patch, ["organizations", id, "memberships", user_id]) => {
+            let role = body()?.req_str("role")?;
+            ok(clerk.update_membership(now, id, user_id, &role)?)
+        }
+        (_, ["organizations", _, "memberships", _]) => Err(method_not_allowed()),
         (Method::Get, ["organizations", id, "billing", "subscription"]) => {
             let org_id = clerk.organization(id)?.id.clone();
             ok(clerk
