@@ -181,3 +181,13 @@ test('item 4: updateOrganizationMembership changes the role', async () => {
   assert.equal(updated.role, 'org:admin');
   assert.equal(updated.publicUserData.userId, member.id);
 });
+
+test('item 4: getOrganizationList counts members only with includeMembersCount', async () => {
+  const owner = await clerk.users.createUser({ emailAddress: [`counted-${RUN}@example.com`] });
+  const org = await clerk.organizations.createOrganization({ name: `Counted ${RUN}`, createdBy: owner.id });
+  const find = (list) => list.data.find((o) => o.id === org.id);
+  const counted = find(await clerk.organizations.getOrganizationList({ includeMembersCount: true, query: org.id }));
+  assert.equal(counted.membersCount, 1);
+  const plain = find(await clerk.organizations.getOrganizationList({ query: org.id }));
+  assert.ok(plain.membersCount === undefined || plain.membersCount === null, `${plain.membersCount}`);
+});

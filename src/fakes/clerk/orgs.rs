@@ -281,11 +281,13 @@ impl Clerk {
             })
             .collect();
         orgs.sort_by_key(|x| std::cmp::Reverse((x.created_at, x.seq)));
+        // Clerk counts members only when asked (`include_members_count=true`).
+        let with_count = query.first("include_members_count") == Some("true");
         let items = orgs
             .into_iter()
             .map(|org| {
                 let mut value = org.to_json();
-                if let Value::Object(map) = &mut value {
+                if let (true, Value::Object(map)) = (with_count, &mut value) {
                     map.insert("members_count".to_string(), json!(self.members_count(&org.id)));
                 }
                 value

@@ -1233,3 +1233,23 @@ fn clerk_membership_role_update() {
     let (status, _) = call(&mut c, Method::Post, &path, Some(json!({"role": "org:admin"})));
     assert_eq!(status, 405);
 }
+
+/// The organization list carries `members_count` only with `include_members_count=true`, as
+/// Clerk's does (an app that reads it without asking gets nothing from the real service).
+#[test]
+fn clerk_org_list_counts_members_only_when_asked() {
+    let mut c = clerk();
+    let owner = new_user(&mut c, "owner@example.com");
+    new_org(&mut c, json!({"name": "Team", "created_by": owner}));
+    let (status, plain) = call(&mut c, Method::Get, "/v1/organizations", None);
+    assert_eq!(status, 200, "{plain}");
+    assert!(plain["data"][0].get("members_count").is_none(), "{plain}");
+    let (status, counted) = call(
+        &mut c,
+        Method::Get,
+        "/v1/organizations?include_members_count=true",
+        None,
+    );
+    assert_eq!(status, 200, "{counted}");
+    assert_eq!(counted["data"][0]["members_count"], 1);
+}
