@@ -1253,3 +1253,34 @@ fn clerk_org_list_counts_members_only_when_asked() {
     assert_eq!(status, 200, "{counted}");
     assert_eq!(counted["data"][0]["members_count"], 1);
 }
+
+/// A field the fake does not model (`username`) is refused with a 422 that says so, never
+/// dropped silently; the flags that only skip checks the fake never makes are accepted.
+#[test]
+fn clerk_unmodelled_user_fields_are_refused_not_dropped() {
+    let mut c = clerk();
+    let (status, body) = call(
+        &mut c,
+        Method::Post,
+        "/v1/users",
+        Some(json!({"email_address": ["u@example.com"], "username": "u1"})),
+    );
+    assert_clerk_error(status, &body, 422, "form_param_unknown");
+    let message = body["errors"][0]["long_message"].as_str().unwrap_or_default();
+    assert!(message.contains("does not model `username`"), "{message}");
+    let (status, user) = call(
+        &mut c,
+        Method::Post,
+        "/v1/users",
+        Some(json!({"email_address": ["u@example.com"], "skip_password_checks": true, "username": null})),
+    );
+    assert_eq!(status, 200, "{user}");
+    let id = user["id"].as_str().unwrap_or_default();
+    let (status, body) = call(
+        &mut c,
+        Method::Patch,
+        &format!("/v1/users/{id}"),
+        Some(json!({"first_name": "U", "password": "hunter22hunter22"})),
+    );
+    assert_clerk_error(status, &body, 422, "form_param_unknown");
+}

@@ -160,6 +160,18 @@ impl CreateUser {
     }
 
     pub(crate) fn from_body(body: &Body) -> Result<Self, ClerkErrorBody> {
+        body.refuse_unmodelled(
+            "POST /v1/users",
+            &[
+                "email_address",
+                "first_name",
+                "last_name",
+                "external_id",
+                "public_metadata",
+                "private_metadata",
+                "unsafe_metadata",
+            ],
+        )?;
         Ok(Self {
             email_addresses: body.str_list("email_address")?,
             first_name: body.opt_str("first_name")?,
@@ -191,6 +203,17 @@ pub struct UpdateUser {
 
 impl UpdateUser {
     pub(crate) fn from_body(body: &Body) -> Result<Self, ClerkErrorBody> {
+        body.refuse_unmodelled(
+            "PATCH /v1/users/{id}",
+            &[
+                "first_name",
+                "last_name",
+                "external_id",
+                "public_metadata",
+                "private_metadata",
+                "unsafe_metadata",
+            ],
+        )?;
         Ok(Self {
             first_name: body.opt_str("first_name")?,
             last_name: body.opt_str("last_name")?,

@@ -258,6 +258,11 @@ impl Query {
     }
 }
 
+/// Flags that only relax checks the fake never makes (passwords, legal acceptance): accepted,
+/// with no effect, which is what they would have.
+pub(crate) const CHECK_SKIPPING_FIELDS: &[&str] =
+    &["skip_password_checks", "skip_password_requirement", "skip_legal_checks"];
+
 /// A request body parsed as a JSON object (`{}` when empty).
 pub(crate) struct Body(Map<String, Value>);
 
@@ -275,6 +280,40 @@ impl Body {
             Ok(Value::Object(map)) => Ok(Body(map)),
             Ok(_) => Err(ClerkErrorBody::malformed_body("not an object")),
             Err(error) => Err(ClerkErrorBody::malformed_body(&error.to_string())),
+        }
+    }
+
+    /// Refuses (422, in Clerk's error shape) any field with a value that is neither in
+    /// `modelled` nor one of [`CHECK_SKIPPING_FIELDS`]: the real Backend API may accept it, but
+    /// the fake would drop it silently, and an app relying on it would pass here and fail there.
+    pub(crate) fn refuse_unmodelled(&self, endpoint: &str, modelled: &[&str]) -> Result<(), ClerkErrorBody> {
+        let unmodelled: Vec<&str> = self
+            .0
+            .iter()
+            .filter(|(name, value)| {
+                !value.is_null()
+                    && !modelled.contains(&name.as_str())
+                    && !CHECK_SKIPPING_FIELDS.contains(&name.as_str())
+            })
+            .map(|(name, _)| name.as_str())
+            .collect();
+        match unmodelled.first() {
+            None => Ok(()),
+            Some(first) => Err(ClerkErrorBody::new(
+                422,
+                "form_param_unknown",
+                "unsupported parameter",
+                format!(
+                    "racehound's fake Clerk does not model `{first}` on {endpoint}{} (hint: it models {}; \
+                     leave the field out, or ask for it to be modelled)",
+                    if unmodelled.len() > 1 {
+                        format!(" (nor {})", unmodelled[1..].join(", "))
+                    } else {
+                        String::new()
+                    },
+                    modelled.join(", ")
+                ),
+            )),
         }
     }
 
