@@ -260,8 +260,11 @@ impl Query {
 
 /// Flags that only relax checks the fake never makes (passwords, legal acceptance): accepted,
 /// with no effect, which is what they would have.
-pub(crate) const CHECK_SKIPPING_FIELDS: &[&str] =
-    &["skip_password_checks", "skip_password_requirement", "skip_legal_checks"];
+pub(crate) const CHECK_SKIPPING_FIELDS: &[&str] = &[
+    "skip_password_checks",
+    "skip_password_requirement",
+    "skip_legal_checks",
+];
 
 /// A request body parsed as a JSON object (`{}` when empty).
 pub(crate) struct Body(Map<String, Value>);
