@@ -153,6 +153,33 @@ async fn idempotent_replay_over_http() {
     assert_eq!(resp.body_json()["error"]["type"], "idempotency_error");
 }
 
+/// Stripe names the API version it answered with (the request's `Stripe-Version`, else the
+/// account default); restricted test keys (`rk_test_…`) authenticate like secret ones.
+#[tokio::test]
+async fn stripe_responses_name_their_version_and_restricted_keys_work() {
+    let (_server, stripe, _clerk) = serve(ServeConfig::ephemeral(1)).await;
+    let pinned =
+        stripe_post("/v1/customers", "email=v%40example.com").with_header("Stripe-Version", "2024-06-20");
+    let resp = send(stripe, pinned).await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("Stripe-Version"), Some("2024-06-20"));
+    let plain = send(stripe, stripe_post("/v1/customers", "email=w%40example.com")).await;
+    assert_eq!(
+        plain.header("Stripe-Version"),
+        Some(racehound::fakes::stripe::API_VERSION)
+    );
+    let restricted = HttpRequest::new(Method::Post, "/v1/customers")
+        .with_header("Authorization", "Bearer rk_test_restricted")
+        .with_header("Content-Type", "application/x-www-form-urlencoded")
+        .with_body(b"email=r%40example.com".to_vec());
+    assert_eq!(send(stripe, restricted).await.status, 200);
+    let live = HttpRequest::new(Method::Post, "/v1/customers")
+        .with_header("Authorization", "Bearer rk_live_nope")
+        .with_header("Content-Type", "application/x-www-form-urlencoded")
+        .with_body(b"email=l%40example.com".to_vec());
+    assert_eq!(send(stripe, live).await.status, 401);
+}
+
 #[tokio::test]
 async fn latency_fault_keeps_the_key_in_flight_409() {
     let (_server, stripe, _clerk) = serve(ServeConfig::ephemeral(1)).await;

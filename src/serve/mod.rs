@@ -640,7 +640,12 @@ impl Service {
                     (response, events, endpoints)
                 };
                 self.enqueue_stripe(events, &endpoints);
-                response
+                // Stripe names the API version it answered with: the request's, else the
+                // account's default.
+                let version = request
+                    .header("Stripe-Version")
+                    .map_or_else(|| crate::fakes::stripe::API_VERSION.to_string(), str::to_string);
+                response.with_header("Stripe-Version", version)
             }
             Fake::Clerk(fake) => {
                 pause().await;

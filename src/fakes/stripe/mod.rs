@@ -116,7 +116,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 pub use faults::{StripeFaultKind, StripeFaultRule, StripeFaults, DROP_RESPONSE_HEADER};
-pub use state::{Event, Objects, SubscriptionStatus};
+pub use state::{Event, Objects, SubscriptionStatus, API_VERSION};
 pub use webhook::{EndpointInfo, SignatureError};
 
 use self::core::{Core, Ctx};
@@ -220,7 +220,9 @@ fn invalid_key(key: &str) -> ApiError {
         status: 401,
         kind: "invalid_request_error",
         code: None,
-        message: format!("Invalid API Key provided: {shown}**** (hint: any sk_test_… key works on the fake)"),
+        message: format!(
+            "Invalid API Key provided: {shown}**** (hint: any sk_test_… or rk_test_… key works on the fake)"
+        ),
         param: None,
     }
 }
@@ -241,7 +243,12 @@ fn check_auth(req: &HttpRequest) -> Result<(), ApiError> {
     if key.is_empty() {
         return Err(unauthorized());
     }
-    if !key.starts_with("sk_test_") || key.len() <= "sk_test_".len() {
+    // Secret and restricted test keys (a restricted key's permissions are not modelled: it
+    // may do what a secret key may).
+    let known = ["sk_test_", "rk_test_"]
+        .into_iter()
+        .any(|prefix| key.starts_with(prefix) && key.len() > prefix.len());
+    if !known {
         return Err(invalid_key(&key));
     }
     Ok(())
