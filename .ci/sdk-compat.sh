@@ -6,34 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# RACEHOUND_BIN: a racehound binary already built (CI passes the test build's), else build one.
-BIN="${RACEHOUND_BIN:-}"
-if [ -z "$BIN" ]; then
-  cargo build --quiet --bin racehound
-  BIN=./target/debug/racehound
-fi
+. .ci/sdk-serve.sh
 VENV=target/sdk-venv
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
 "$VENV/bin/pip" install --quiet --disable-pip-version-check stripe clerk-backend-api svix
 
-free_port() { "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-STRIPE_PORT=$(free_port); CLERK_PORT=$(free_port); RECEIVER_PORT=$(free_port)
-
 LOG=target/sdk-serve.log
-"$BIN" serve all --stripe-port "$STRIPE_PORT" --clerk-port "$CLERK_PORT" \
-  --stripe-forward-to "http://127.0.0.1:$RECEIVER_PORT/stripe" \
-  --clerk-forward-to "http://127.0.0.1:$RECEIVER_PORT/clerk" \
-  --retry-time-scale 0.001 --seed 7 >"$LOG" 2>&1 &
-SERVER_PID=$!
-trap 'kill "$SERVER_PID" 2>/dev/null || true' EXIT
-
-for _ in $(seq 1 100); do
-  if grep -q "admin:" "$LOG" 2>/dev/null; then break; fi
-  if ! kill -0 "$SERVER_PID" 2>/dev/null; then cat "$LOG"; echo "racehound serve exited early" >&2; exit 1; fi
-  sleep 0.1
-done
+start_serve "$LOG" 7
 cat "$LOG"
 
 status=0

@@ -7,30 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BIN="${RACEHOUND_BIN:-}"
-if [ -z "$BIN" ]; then
-  cargo build --quiet --bin racehound
-  BIN=./target/debug/racehound
-fi
+. .ci/sdk-serve.sh
 (cd tests/sdk-node && npm ci --no-audit --no-fund --loglevel=error)
 
-free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-STRIPE_PORT=$(free_port); CLERK_PORT=$(free_port); RECEIVER_PORT=$(free_port)
-
-mkdir -p target
 LOG=target/sdk-node-serve.log
-"$BIN" serve all --stripe-port "$STRIPE_PORT" --clerk-port "$CLERK_PORT" \
-  --stripe-forward-to "http://127.0.0.1:$RECEIVER_PORT/stripe" \
-  --clerk-forward-to "http://127.0.0.1:$RECEIVER_PORT/clerk" \
-  --retry-time-scale 0.001 --seed 11 >"$LOG" 2>&1 &
-SERVER_PID=$!
-trap 'kill "$SERVER_PID" 2>/dev/null || true' EXIT
-
-for _ in $(seq 1 100); do
-  if grep -q "admin:" "$LOG" 2>/dev/null; then break; fi
-  if ! kill -0 "$SERVER_PID" 2>/dev/null; then cat "$LOG"; echo "racehound serve exited early" >&2; exit 1; fi
-  sleep 0.1
-done
+start_serve "$LOG" 11
 
 status=0
 (cd tests/sdk-node && RACEHOUND_STRIPE="http://127.0.0.1:$STRIPE_PORT" \

@@ -70,21 +70,7 @@ impl AppLogic for Broken {
                 AppReply::ok(serde_json::json!({ "received": true }))
             }
             (Bug::SessionOnAnUnlinkedCustomer, AppCall::Checkout { user_id, price, .. }) => {
-                let (user_id, price) = (user_id.clone(), price.clone());
-                reply(
-                    async {
-                        let mut conn = env.db().connect().await?;
-                        let tenant = select_tenant(&mut conn, &user_id, false).await?;
-                        let params = CustomerCreate {
-                            email: Some(tenant.email),
-                            name: None,
-                            metadata: Default::default(),
-                        };
-                        let customer = env.stripe().create_customer(params, None).await?.id;
-                        create_session(env, &customer, &user_id, &price, None).await
-                    }
-                    .await,
-                )
+                reply(checkout_on_a_new_customer(env, user_id, price, false).await)
             }
             (Bug::TeamOrgNeverCreated, AppCall::CreateTeamOrg { .. }) => {
                 AppReply::ok(serde_json::json!({ "org_id": "org_never_created" }))
@@ -121,25 +107,7 @@ impl AppLogic for Broken {
                 answer
             }
             (Bug::CustomerPerCheckout, AppCall::Checkout { user_id, price, .. }) => {
-                let (user_id, price) = (user_id.clone(), price.clone());
-                reply(
-                    async {
-                        let mut conn = env.db().connect().await?;
-                        let tenant = select_tenant(&mut conn, &user_id, false).await?;
-                        let params = CustomerCreate {
-                            email: Some(tenant.email),
-                            name: None,
-                            metadata: [("user_id".to_string(), user_id.clone())].into(),
-                        };
-                        let customer = env.stripe().create_customer(params, None).await?.id;
-                        let link =
-                            Stmt::update("tenants", &[("stripe_customer_id", customer.as_str().into())])
-                                .eq("owner_user_id", user_id.as_str());
-                        conn.execute(link).await?;
-                        create_session(env, &customer, &user_id, &price, None).await
-                    }
-                    .await,
-                )
+                reply(checkout_on_a_new_customer(env, user_id, price, true).await)
             }
             (Bug::OrgPerRequest, AppCall::CreateTeamOrg { user_id, plan }) => {
                 let params = OrgCreate {
@@ -219,6 +187,35 @@ impl AppLogic for Broken {
             _ => Reference.handle(env, call).await,
         }
     }
+}
+
+/// A checkout on a customer made for this call alone (no idempotency key); `stored` names the
+/// user in its metadata and writes it over the tenant's link, otherwise it is never stored.
+async fn checkout_on_a_new_customer<E: Env>(
+    env: &E,
+    user_id: &str,
+    price: &str,
+    stored: bool,
+) -> Result<serde_json::Value, AppFailure> {
+    let mut conn = env.db().connect().await?;
+    let tenant = select_tenant(&mut conn, user_id, false).await?;
+    let metadata = if stored {
+        [("user_id".to_string(), user_id.to_string())].into()
+    } else {
+        Default::default()
+    };
+    let params = CustomerCreate {
+        email: Some(tenant.email),
+        name: None,
+        metadata,
+    };
+    let customer = env.stripe().create_customer(params, None).await?.id;
+    if stored {
+        let link = Stmt::update("tenants", &[("stripe_customer_id", customer.as_str().into())])
+            .eq("owner_user_id", user_id);
+        conn.execute(link).await?;
+    }
+    create_session(env, &customer, user_id, price, None).await
 }
 
 /// Checkout, then paying for it (webhooks follow).

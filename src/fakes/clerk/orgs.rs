@@ -175,6 +175,18 @@ fn slug_taken_error() -> ClerkErrorBody {
     ClerkErrorBody::identifier_exists("slug", "That slug is taken. Please try another.")
 }
 
+/// A role the fake models, or Clerk's 422 for the `role` parameter.
+fn check_role(role: &str) -> Result<(), ClerkErrorBody> {
+    if valid_role(role) {
+        Ok(())
+    } else {
+        Err(ClerkErrorBody::value_invalid(
+            "role",
+            "must be org:admin or org:member",
+        ))
+    }
+}
+
 fn valid_role(role: &str) -> bool {
     role == "org:admin" || role == "org:member"
 }
@@ -388,12 +400,7 @@ impl Clerk {
         self.check_capacity()?;
         let org = self.organization(org_id)?.clone();
         self.user(user_id)?;
-        if !valid_role(role) {
-            return Err(ClerkErrorBody::value_invalid(
-                "role",
-                "must be org:admin or org:member",
-            ));
-        }
+        check_role(role)?;
         if self.membership(&org.id, user_id).is_some() {
             return Err(ClerkErrorBody::new(
                 422,
@@ -464,12 +471,7 @@ impl Clerk {
         role: &str,
     ) -> Result<Value, ClerkErrorBody> {
         let org_id = self.organization(org_id)?.id.clone();
-        if !valid_role(role) {
-            return Err(ClerkErrorBody::value_invalid(
-                "role",
-                "must be org:admin or org:member",
-            ));
-        }
+        check_role(role)?;
         let id = self
             .membership(&org_id, user_id)
             .map(|m| m.id.clone())

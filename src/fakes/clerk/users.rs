@@ -150,6 +150,18 @@ pub struct CreateUser {
     pub unsafe_metadata: Option<ClerkMetadata>,
 }
 
+/// The fields of `POST /v1/users` the fake models; all but the first (`email_address`) are
+/// also the fields of `PATCH /v1/users/{id}`.
+const CREATE_USER_FIELDS: &[&str] = &[
+    "email_address",
+    "first_name",
+    "last_name",
+    "external_id",
+    "public_metadata",
+    "private_metadata",
+    "unsafe_metadata",
+];
+
 impl CreateUser {
     /// A user with one email address and nothing else.
     pub fn with_email(email: &str) -> Self {
@@ -160,18 +172,7 @@ impl CreateUser {
     }
 
     pub(crate) fn from_body(body: &Body) -> Result<Self, ClerkErrorBody> {
-        body.refuse_unmodelled(
-            "POST /v1/users",
-            &[
-                "email_address",
-                "first_name",
-                "last_name",
-                "external_id",
-                "public_metadata",
-                "private_metadata",
-                "unsafe_metadata",
-            ],
-        )?;
+        body.refuse_unmodelled("POST /v1/users", CREATE_USER_FIELDS)?;
         Ok(Self {
             email_addresses: body.str_list("email_address")?,
             first_name: body.opt_str("first_name")?,
@@ -203,17 +204,7 @@ pub struct UpdateUser {
 
 impl UpdateUser {
     pub(crate) fn from_body(body: &Body) -> Result<Self, ClerkErrorBody> {
-        body.refuse_unmodelled(
-            "PATCH /v1/users/{id}",
-            &[
-                "first_name",
-                "last_name",
-                "external_id",
-                "public_metadata",
-                "private_metadata",
-                "unsafe_metadata",
-            ],
-        )?;
+        body.refuse_unmodelled("PATCH /v1/users/{id}", &CREATE_USER_FIELDS[1..])?;
         Ok(Self {
             first_name: body.opt_str("first_name")?,
             last_name: body.opt_str("last_name")?,
