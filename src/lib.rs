@@ -172,6 +172,7 @@ pub mod sql;
 pub mod sync;
 pub mod time;
 pub mod trace;
+pub mod trigger;
 pub mod vocabulary;
 pub mod wire;
 

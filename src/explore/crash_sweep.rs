@@ -128,13 +128,13 @@ pub fn crash_sweep_with(
     };
     for at_ms in times.into_iter().take(CRASH_POINTS_MAX) {
         let mut input = base.clone();
-        input.faults.push(TimedFault {
+        input.faults.push(TimedFault::at(
             at_ms,
-            fault: Fault::Crash {
+            Fault::Crash {
                 host: CRASHED_HOST.to_string(),
                 restart_after_ms: RESTART_AFTER_MS,
             },
-        });
+        ));
         sweep.points += 1;
         let outcome = run(&input)?;
         let violations = outcome.violations();

@@ -30,6 +30,7 @@ use super::{
 };
 
 pub use crate::vocabulary::{FaultKind, Flow};
+use crate::trigger::Trigger;
 
 impl Step {
     /// A step of `flow` starting at 0 ms, sent through the load balancer, with no retry.
@@ -93,7 +94,15 @@ impl PlannedFault {
             peer: None,
             heal_after_ms: None,
             count: None,
+            on: None,
         }
+    }
+
+    /// The same fault bound to an event instead of a time (`on = "…"`, `nth`, …): it happens
+    /// when `trigger` fires, on the replica whose event fired it unless a `host` is given.
+    pub fn on(mut self, trigger: Trigger) -> Self {
+        self.on = Some(trigger);
+        self
     }
 
     /// The host it hits, e.g. `app-1` or `stripe` (`host = "…"`).

@@ -135,12 +135,25 @@ pub struct ActorSection {
     pub steps: Spanned<Vec<StepSection>>,
 }
 
-/// `[[faults.plan]]`: one explicit, timed fault.
+/// `[[faults.plan]]`: one explicit fault, at a time or bound to an event.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlannedFaultSection {
-    /// When, in ms after the start.
+    /// When, in ms after the start (with `on`: when its trigger starts counting); default 0.
+    #[serde(default)]
     pub at_ms: u64,
+    /// The event it is bound to, e.g. `call stripe POST /v1/customers` (see [`crate::trigger`]).
+    #[serde(default)]
+    pub on: Option<Spanned<String>>,
+    /// With `on`: which occurrence, 1-based (default 1).
+    #[serde(default)]
+    pub nth: Option<Spanned<u32>>,
+    /// With `on`: count only this app replica's events.
+    #[serde(default)]
+    pub on_host: Option<Spanned<String>>,
+    /// With `on`: the event that closes the window, on the replica that opened it.
+    #[serde(default)]
+    pub before: Option<Spanned<String>>,
     /// The fault kind (see [`FAULT_KINDS`](super::FAULT_KINDS)).
     pub kind: Spanned<String>,
     /// The host it hits (e.g. `app-1`, `stripe`), where the kind needs one.

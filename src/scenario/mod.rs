@@ -16,6 +16,7 @@ use miette::{Diagnostic, NamedSource, SourceSpan};
 pub use builder::{FaultKind, Flow, ScenarioBuilder};
 pub use file::RangeMs;
 use file::ScenarioFile;
+use crate::trigger::{Trigger, TriggerEvent};
 
 /// The flows a user's browser drives (every flow but the cron's `reconcile`).
 pub const BROWSER_FLOWS: [Flow; 6] = Flow::BROWSER;
@@ -145,6 +146,9 @@ pub struct PlannedFault {
     pub heal_after_ms: Option<u64>,
     /// Failing requests for service errors.
     pub count: Option<u32>,
+    /// The event it is bound to, if any (`on = "…"`); then `at_ms` is when counting starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on: Option<Trigger>,
 }
 
 /// The expected verdict of one strategy.
@@ -558,6 +562,25 @@ fn validate(
                 Some(suggest(kind, FAULT_KINDS, "fault kinds")),
             ));
         };
+        let on = match &fault.on {
+            Some(event) => Some(trigger_of(&checker, fault, event, &actors, replicas)?),
+            None => {
+                let stray = [
+                    fault.nth.as_ref().map(|n| ("nth", n.span())),
+                    fault.on_host.as_ref().map(|h| ("on_host", h.span())),
+                    fault.before.as_ref().map(|b| ("before", b.span())),
+                ];
+                if let Some((field, span)) = stray.into_iter().flatten().next() {
+                    return Err(checker.error(
+                        span,
+                        format!("`{field}` belongs to a fault bound to an event, and this one has no `on`"),
+                        "needs `on`",
+                        Some("add e.g. on = \"call stripe POST /v1/customers\", or remove it".into()),
+                    ));
+                }
+                None
+            }
+        };
         fault_plan.push(PlannedFault {
             at_ms: fault.at_ms,
             kind: kind_typed,
@@ -566,6 +589,7 @@ fn validate(
             peer: fault.peer.clone(),
             heal_after_ms: fault.heal_after_ms,
             count: fault.count,
+            on,
         });
     }
     let seeds = *raw.explore.seeds.get_ref();
@@ -727,3 +751,67 @@ fn validate(
 
 #[cfg(test)]
 mod tests;
+
+/// The trigger of a `[[faults.plan]]` entry with `on`, checked against what the scenario can
+/// produce (line:column errors with the closest valid name).
+fn trigger_of(
+    checker: &Checker<'_>,
+    fault: &file::PlannedFaultSection,
+    event: &toml::Spanned<String>,
+    actors: &[Actor],
+    replicas: u32,
+) -> Result<Trigger, Box<ScenarioError>> {
+    let parse_event = |text: &toml::Spanned<String>| -> Result<TriggerEvent, Box<ScenarioError>> {
+        let parsed: TriggerEvent = text.get_ref().parse().map_err(|why: String| {
+            let (message, hint) = match why.split_once(" (hint: ") {
+                Some((message, hint)) => (message.to_string(), Some(hint.trim_end_matches(')').to_string())),
+                None => (why.clone(), None),
+            };
+            checker.error(text.span(), message, "not an event racehound can watch", hint)
+        })?;
+        let flows: Vec<Flow> = actors
+            .iter()
+            .flat_map(|a| a.steps.iter().map(|s| s.flow))
+            .chain([Flow::Reconcile])
+            .collect();
+        if let Some(why) = crate::trigger::unreachable_in(&parsed, &flows) {
+            let (message, hint) = match why.split_once("; ") {
+                Some((message, hint)) => (message.to_string(), Some(hint.to_string())),
+                None => (why, None),
+            };
+            return Err(checker.error(text.span(), message, "this scenario cannot produce it", hint));
+        }
+        Ok(parsed)
+    };
+    let mut trigger = Trigger::first(parse_event(event)?);
+    if let Some(nth) = &fault.nth {
+        let n = *nth.get_ref();
+        if n == 0 || n > crate::trigger::TRIGGER_NTH_MAX {
+            return Err(checker.error(
+                nth.span(),
+                format!("nth must be between 1 and {}", crate::trigger::TRIGGER_NTH_MAX),
+                "out of range",
+                Some("nth = 1 is the first matching event".into()),
+            ));
+        }
+        trigger.nth = n;
+    }
+    if let Some(host) = &fault.on_host {
+        let name = host.get_ref();
+        let valid: Vec<String> = (1..=replicas.max(1)).map(|r| format!("app-{r}")).collect();
+        if !valid.iter().any(|v| v == name) {
+            let options: Vec<&str> = valid.iter().map(String::as_str).collect();
+            return Err(checker.error(
+                host.span(),
+                format!("on_host `{name}` is not an app replica of this scenario"),
+                "unknown replica",
+                Some(suggest(name, &options, "replicas")),
+            ));
+        }
+        trigger.host = Some(name.clone());
+    }
+    if let Some(before) = &fault.before {
+        trigger.before = Some(parse_event(before)?);
+    }
+    Ok(trigger)
+}

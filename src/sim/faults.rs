@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 /// Most faults one plan may hold.
 pub const MAX_FAULTS: usize = 1_000;
 
+pub use crate::trigger::Trigger;
 pub use crate::vocabulary::Service;
 
 /// One kind of fault.
@@ -144,13 +145,50 @@ impl Fault {
 /// Longest a reordered event is held waiting for a later one, in ms.
 pub const REORDER_HOLD_MAX_MS: u64 = 5_000;
 
-/// A fault at a time.
+/// A fault at a time, or bound to an event (then `at_ms` is when its trigger starts counting).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimedFault {
     /// Simulated ms after the run starts.
     pub at_ms: u64,
     /// What happens.
     pub fault: Fault,
+    /// The event that sets it off, if it is bound to one ([`crate::trigger`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<Trigger>,
+}
+
+impl TimedFault {
+    /// `fault` at `at_ms` ms after the start.
+    pub fn at(at_ms: u64, fault: Fault) -> Self {
+        Self {
+            at_ms,
+            fault,
+            trigger: None,
+        }
+    }
+
+    /// `fault` when `trigger` fires.
+    pub fn on(trigger: Trigger, fault: Fault) -> Self {
+        Self {
+            at_ms: 0,
+            fault,
+            trigger: Some(trigger),
+        }
+    }
+
+    /// The fault as it applies when its trigger fired on `replica`: a crash, partition or
+    /// DB connection drop marked to hit "that replica" is aimed at it.
+    pub fn aimed_at(&self, replica: &str) -> Fault {
+        let mut fault = self.fault.clone();
+        if self.trigger.as_ref().is_some_and(|t| t.hits_that_replica) {
+            match &mut fault {
+                Fault::Crash { host, .. } | Fault::DbConnectionDrop { host } => *host = replica.to_string(),
+                Fault::Partition { a, .. } => *a = replica.to_string(),
+                _ => {}
+            }
+        }
+        fault
+    }
 }
 
 /// The faults of one run, in any order (applied in time order, ties in list order).
@@ -209,6 +247,19 @@ impl FaultPlan {
                     .is_some_and(|n| (1..=replicas).contains(&n))
         };
         for timed in &self.faults {
+            if let Some(host) = timed.trigger.as_ref().and_then(|t| t.host.as_ref()) {
+                if !host.starts_with("app-") || !known(host) {
+                    return Err(format!(
+                        "a trigger counts the events of {host}, which is not an app replica (hint: app-1..app-{replicas})"
+                    ));
+                }
+            }
+            if timed.trigger.as_ref().is_some_and(|t| t.nth == 0 || t.nth > crate::trigger::TRIGGER_NTH_MAX) {
+                return Err(format!(
+                    "a trigger's nth must be between 1 and {}",
+                    crate::trigger::TRIGGER_NTH_MAX
+                ));
+            }
             match &timed.fault {
                 Fault::Loss { rate } if !(0.0..=1.0).contains(rate) => {
                     return Err(format!("loss rate {rate} is not in [0, 1]"));

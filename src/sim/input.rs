@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::faults::{Fault, Service, TimedFault};
+use crate::trigger::{Trigger, TriggerEvent};
 use crate::oracle::from_fakes::ActorStep;
 use crate::rng::SimRng;
 use crate::scenario::{PlannedFault, Scenario};
@@ -110,16 +111,29 @@ pub fn resolve(scenario: &Scenario, strategy: &str, seed: u64) -> RunInput {
         .unwrap_or(0);
     let horizon_ms = last_step_ms + FAULT_HORIZON_AFTER_LAST_STEP_MS;
     let mut faults_rng = SimRng::new(seed, "faults");
+    let mut triggers_rng = SimRng::new(seed, "triggers");
+    let flows: Vec<Flow> = actors.iter().flat_map(|a| a.steps.iter().map(|s| s.flow)).collect();
+    let swarm = swarm_subset(scenario, seed);
     let mut planned: Vec<PlannedFault> = scenario.fault_plan.clone();
     for (kind, rate) in &scenario.fault_rates {
-        if !faults_rng.chance(*rate) {
+        if !swarm.contains(kind) || !faults_rng.chance(*rate) {
             continue;
         }
         let mut draws = SeededDraws {
             rng: &mut faults_rng,
             horizon_ms,
         };
-        planned.push(random_fault(*kind, scenario.replicas, &mut draws));
+        let mut fault = random_fault(*kind, scenario.replicas, &mut draws);
+        if triggers_rng.chance(EVENT_BOUND_CHANCE) {
+            if let Some(trigger) = random_trigger(&fault, &flows, &mut triggers_rng) {
+                fault.at_ms = 0;
+                if matches!(kind, FaultKind::Crash | FaultKind::Partition | FaultKind::DbConnectionDrop) {
+                    fault.host = None;
+                }
+                fault.on = Some(trigger);
+            }
+        }
+        planned.push(fault);
     }
     let mut faults: Vec<TimedFault> = planned.iter().map(to_timed).collect();
     faults.sort_by_key(|f| f.at_ms);
@@ -134,6 +148,121 @@ pub fn resolve(scenario: &Scenario, strategy: &str, seed: u64) -> RunInput {
         actors,
         faults,
     }
+}
+
+/// The chance that a fault drawn from a rate is bound to an event instead of a time.
+pub const EVENT_BOUND_CHANCE: f64 = 0.5;
+/// The chance that each of a scenario's random fault kinds is enabled in a seed (swarm testing).
+pub const SWARM_KIND_CHANCE: f64 = 0.5;
+/// Most occurrences a random trigger counts to, for calls, answers and webhooks.
+pub const RANDOM_TRIGGER_NTH_MAX: u64 = 2;
+/// Most occurrences a random trigger counts to, for DB statements.
+pub const RANDOM_TRIGGER_STATEMENTS_MAX: u64 = 10;
+
+/// The fault kinds a seed may draw (swarm testing): with two or more kinds of non-zero rate,
+/// each is enabled with [`SWARM_KIND_CHANCE`] (at least one), so some seeds run with kinds that
+/// would otherwise mask each other left out; with fewer, all of them.
+pub fn swarm_subset(scenario: &Scenario, seed: u64) -> Vec<FaultKind> {
+    let kinds: Vec<FaultKind> = scenario
+        .fault_rates
+        .iter()
+        .filter(|(_, rate)| **rate > 0.0)
+        .map(|(kind, _)| *kind)
+        .collect();
+    if kinds.len() < 2 {
+        return kinds;
+    }
+    let mut rng = SimRng::new(seed, "swarm");
+    let subset: Vec<FaultKind> = kinds
+        .iter()
+        .copied()
+        .filter(|_| rng.chance(SWARM_KIND_CHANCE))
+        .collect();
+    if subset.is_empty() {
+        return vec![kinds[rng.index(kinds.len())]];
+    }
+    subset
+}
+
+/// The requests an app replica makes to the services in `flow` (what a random trigger binds to).
+fn calls_of(flow: Flow) -> &'static [(Service, &'static str)] {
+    match flow {
+        Flow::Signup => &[(Service::Stripe, "/v1/customers")],
+        Flow::Checkout | Flow::ApplyCoupon => {
+            &[(Service::Stripe, "/v1/customers"), (Service::Stripe, "/v1/checkout/sessions")]
+        }
+        Flow::CreateTeamOrg | Flow::ClerkSubscription => &[(Service::Clerk, "/v1/organizations")],
+        Flow::Pay | Flow::Reconcile => &[],
+    }
+}
+
+/// An event-bound trigger for `fault`, drawn among the events `flows` produce (no pre-run):
+/// a service error hits a call to its service, a lost response a `POST`; any other fault any
+/// call, answer, webhook taken or DB statement. `None` when the flows produce none it may use.
+pub fn random_trigger(fault: &PlannedFault, flows: &[Flow], rng: &mut SimRng) -> Option<Trigger> {
+    let mut calls: Vec<(Service, &str)> = Vec::new();
+    let mut webhooks: Vec<(Service, &str)> = Vec::new();
+    for flow in flows {
+        for call in calls_of(*flow) {
+            if !calls.contains(call) {
+                calls.push(*call);
+            }
+        }
+        for event in crate::trigger::webhook_events_of(*flow) {
+            if !webhooks.contains(event) {
+                webhooks.push(*event);
+            }
+        }
+    }
+    let only = match fault.kind {
+        FaultKind::Stripe5xx | FaultKind::Stripe429 => Some(Service::Stripe),
+        FaultKind::Clerk5xx | FaultKind::Clerk429 => Some(Service::Clerk),
+        FaultKind::LostResponse => Some(if fault.host.as_deref() == Some("clerk") {
+            Service::Clerk
+        } else {
+            Service::Stripe
+        }),
+        _ => None,
+    };
+    let post = |service: Service, path: &str| TriggerEvent::Call {
+        service,
+        method: Some("POST".to_string()),
+        path_prefix: path.to_string(),
+    };
+    let mut candidates: Vec<(TriggerEvent, u64)> = Vec::new();
+    for (service, path) in &calls {
+        if only.is_some_and(|s| s != *service) {
+            continue;
+        }
+        candidates.push((post(*service, path), RANDOM_TRIGGER_NTH_MAX));
+        if only.is_none() {
+            candidates.push((
+                TriggerEvent::Answer {
+                    service: *service,
+                    method: Some("POST".to_string()),
+                    path_prefix: path.to_string(),
+                },
+                RANDOM_TRIGGER_NTH_MAX,
+            ));
+        }
+    }
+    if only.is_none() {
+        for (service, event_type) in &webhooks {
+            candidates.push((
+                TriggerEvent::Webhook {
+                    service: *service,
+                    event_type: event_type.to_string(),
+                },
+                RANDOM_TRIGGER_NTH_MAX,
+            ));
+        }
+        candidates.push((TriggerEvent::Statement { sql: String::new() }, RANDOM_TRIGGER_STATEMENTS_MAX));
+    }
+    if candidates.is_empty() {
+        return None;
+    }
+    let (on, nth_max) = candidates.swap_remove(rng.index(candidates.len()));
+    Some(Trigger::first(on).nth(rng.range_inclusive(1, nth_max) as u32))
 }
 
 /// How long a crashed replica stays down, in ms (a random crash's range).
@@ -325,9 +454,60 @@ pub fn to_timed(planned: &PlannedFault) -> TimedFault {
         FaultKind::WebhookEarly => Fault::WebhookBeforeResponse { service, count },
         FaultKind::TimeJump25h => Fault::TimeJump { hours: 25 },
     };
+    let trigger = planned.on.clone().map(|mut trigger| {
+        trigger.hits_that_replica |= planned.host.is_none()
+            && matches!(
+                planned.kind,
+                FaultKind::Crash | FaultKind::Partition | FaultKind::DbConnectionDrop
+            );
+        trigger
+    });
+    // A service fault bound to a call hits that call: its path is the fault's.
+    let fault = match (fault, &trigger) {
+        (
+            Fault::ServiceError {
+                service,
+                status,
+                count,
+                path_prefix,
+            },
+            Some(Trigger {
+                on: TriggerEvent::Call {
+                    service: called,
+                    path_prefix: path,
+                    ..
+                },
+                ..
+            }),
+        ) if path_prefix.is_empty() && *called == service => Fault::ServiceError {
+            service,
+            status,
+            count,
+            path_prefix: path.clone(),
+        },
+        (
+            Fault::DropResponse {
+                count, path_prefix, ..
+            },
+            Some(Trigger {
+                on: TriggerEvent::Call {
+                    service: called,
+                    path_prefix: path,
+                    ..
+                },
+                ..
+            }),
+        ) if path_prefix.is_empty() && planned.host.is_none() => Fault::DropResponse {
+            service: *called,
+            count,
+            path_prefix: path.clone(),
+        },
+        (fault, _) => fault,
+    };
     TimedFault {
         at_ms: planned.at_ms,
         fault,
+        trigger,
     }
 }
 

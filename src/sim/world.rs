@@ -35,6 +35,7 @@ use super::dbhost::{serve_db, DbShared};
 use super::dispatch::dispatcher;
 use super::env::new_env;
 use super::faults::TimedFault;
+use crate::trigger::{TraceMemory, TriggerState, TriggerWatch};
 use super::input::RunInput;
 use super::net::serve;
 use super::services::{clerk_handler, stripe_handler};
@@ -376,9 +377,16 @@ pub fn run_with<A: AppLogic>(
             })
             .collect()
     };
-    let mut faults: Vec<TimedFault> = input.faults.clone();
+    let (mut faults, bound): (Vec<TimedFault>, Vec<TimedFault>) =
+        input.faults.iter().cloned().partition(|f| f.trigger.is_none());
     faults.sort_by_key(|f| f.at_ms);
     let mut next_fault = 0usize;
+    let mut watches: Vec<(TimedFault, TriggerWatch)> = bound
+        .into_iter()
+        .filter_map(|f| f.trigger.clone().map(|t| (f, TriggerWatch::new(t))))
+        .collect();
+    let mut trace_memory = TraceMemory::default();
+    let mut trace_scanned = 0usize;
     let mut pending: Vec<(u64, Pending)> = Vec::new();
     let mut always_violations: Vec<(SimTime, Violation)> = Vec::new();
     let (mut fingerprint, mut dispatch_seen) = fingerprints(&shared);
@@ -391,6 +399,40 @@ pub fn run_with<A: AppLogic>(
             let fault = faults[next_fault].clone();
             apply_fault(&mut sim, &shared, &fault.fault, fault.at_ms, &mut pending);
             next_fault += 1;
+        }
+        if watches.iter().any(|(_, watch)| !watch.is_done()) {
+            trace_scanned = shared.trace.for_each_from(trace_scanned, |event| {
+                trace_memory.observe(event);
+                for (fault, watch) in watches.iter_mut() {
+                    if fault.at_ms <= elapsed_ms {
+                        watch.feed(event, &trace_memory);
+                    }
+                }
+            });
+            for (fault, watch) in watches.iter_mut() {
+                match watch.settle() {
+                    TriggerState::Waiting => {}
+                    TriggerState::Fired { replica } => {
+                        shared.push(
+                            "chaos",
+                            TraceKind::Note {
+                                text: format!("trigger `{}` reached on {replica}", watch.trigger()),
+                            },
+                        );
+                        let aimed = fault.aimed_at(&replica);
+                        apply_fault(&mut sim, &shared, &aimed, elapsed_ms, &mut pending);
+                    }
+                    TriggerState::Missed => shared.push(
+                        "chaos",
+                        TraceKind::Note {
+                            text: format!(
+                                "trigger `{}`: its window closed within one step; fault not applied",
+                                watch.trigger()
+                            ),
+                        },
+                    ),
+                }
+            }
         }
         pending.sort_by_key(|(at, _)| *at);
         while pending.first().is_some_and(|(at, _)| *at <= elapsed_ms) {

@@ -257,6 +257,16 @@ impl TraceLog {
         });
     }
 
+    /// Calls `f` on every stored event from index `start` on, in order; returns the number of
+    /// stored events (the next `start`).
+    pub fn for_each_from(&self, start: usize, mut f: impl FnMut(&TraceEvent)) -> usize {
+        let trace = self.inner.lock();
+        for event in trace.events.iter().skip(start) {
+            f(event);
+        }
+        trace.events.len()
+    }
+
     /// A copy of the trace so far.
     pub fn snapshot(&self) -> Trace {
         self.inner.lock().clone()
