@@ -479,6 +479,7 @@ pub struct TriggerWatch {
     trigger: Trigger,
     matched: u32,
     opened_by: Option<String>,
+    missed: bool,
     done: bool,
 }
 
@@ -489,6 +490,7 @@ impl TriggerWatch {
             trigger,
             matched: 0,
             opened_by: None,
+            missed: false,
             done: false,
         }
     }
@@ -512,6 +514,7 @@ impl TriggerWatch {
             if let Some(before) = &self.trigger.before {
                 if before.matches(event, memory).is_some_and(|owner| owner == opener) {
                     self.done = true;
+                    self.missed = true;
                     self.opened_by = None;
                 }
             }
@@ -535,9 +538,9 @@ impl TriggerWatch {
             self.done = true;
             return TriggerState::Fired { replica };
         }
-        if self.done && self.matched >= self.trigger.nth {
+        if self.missed {
             // Closed by `before` inside the batch; report it once.
-            self.matched = 0;
+            self.missed = false;
             return TriggerState::Missed;
         }
         TriggerState::Waiting

@@ -9,7 +9,8 @@ pub use crate::sim::input::{
 };
 
 /// Simpler variants of a failing input, simplest first: fewer faults, fewer actors, fewer
-/// steps, earlier steps, fewer replicas, a narrower latency range.
+/// steps, earlier steps, earlier trigger occurrences and wider trigger windows, fewer
+/// replicas, a narrower latency range.
 pub fn shrink_candidates(input: &RunInput) -> Vec<RunInput> {
     let mut out = Vec::new();
     for i in 0..input.faults.len() {
@@ -51,6 +52,31 @@ pub fn shrink_candidates(input: &RunInput) -> Vec<RunInput> {
         }
     }
     for (i, fault) in input.faults.iter().enumerate() {
+        let Some(trigger) = &fault.trigger else {
+            continue;
+        };
+        if trigger.nth > 1 {
+            let mut c = input.clone();
+            if let Some(t) = c.faults[i].trigger.as_mut() {
+                t.nth = 1;
+            }
+            out.push(c);
+            let mut c = input.clone();
+            if let Some(t) = c.faults[i].trigger.as_mut() {
+                t.nth = trigger.nth / 2;
+            }
+            out.push(c);
+        }
+        if trigger.before.is_some() || trigger.host.is_some() {
+            let mut c = input.clone();
+            if let Some(t) = c.faults[i].trigger.as_mut() {
+                t.before = None;
+                t.host = None;
+            }
+            out.push(c);
+        }
+    }
+    for (i, fault) in input.faults.iter().enumerate() {
         if fault.at_ms > 0 {
             let mut c = input.clone();
             c.faults[i].at_ms = fault.at_ms / 2;
@@ -65,6 +91,12 @@ pub fn shrink_candidates(input: &RunInput) -> Vec<RunInput> {
             .iter()
             .flat_map(|a| &a.steps)
             .all(|s| s.replica.is_none_or(|r| r < 1))
+            && c.faults.iter().all(|f| {
+                f.trigger
+                    .as_ref()
+                    .and_then(|t| t.host.as_deref())
+                    .is_none_or(|h| h == "app-1")
+            })
             && c.faults.iter().all(|f| match &f.fault {
                 Fault::Crash { host, .. } | Fault::DbConnectionDrop { host } => host == "app-1",
                 Fault::Partition { a, b, .. } => [a, b]

@@ -306,6 +306,7 @@ mod tests {
                         host: "app-2".into(),
                         restart_after_ms: 200,
                     },
+                    trigger: None,
                 },
                 TimedFault {
                     at_ms: 60,
@@ -315,6 +316,7 @@ mod tests {
                         count: 2,
                         path_prefix: "/v1/customers".into(),
                     },
+                    trigger: None,
                 },
             ],
         }

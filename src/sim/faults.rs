@@ -359,6 +359,7 @@ mod tests {
                     host: "app-2".into(),
                     restart_after_ms: 100,
                 },
+                trigger: None,
             },
             TimedFault {
                 at_ms: 5,
@@ -367,6 +368,7 @@ mod tests {
                     b: "postgres".into(),
                     heal_after_ms: 50,
                 },
+                trigger: None,
             },
             TimedFault {
                 at_ms: 5,
@@ -375,6 +377,7 @@ mod tests {
                     count: 2,
                     delay_ms: 100,
                 },
+                trigger: None,
             },
         ]);
         assert!(a.validate(2).is_ok());
@@ -399,6 +402,7 @@ mod tests {
                 host: "app-9".into(),
                 restart_after_ms: 1,
             },
+            trigger: None,
         }]);
         let err = plan.validate(2).err().unwrap_or_default();
         assert!(err.contains("hint"), "{err}");
