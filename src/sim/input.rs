@@ -159,9 +159,14 @@ pub const RANDOM_TRIGGER_NTH_MAX: u64 = 2;
 /// Most occurrences a random trigger counts to, for DB statements.
 pub const RANDOM_TRIGGER_STATEMENTS_MAX: u64 = 10;
 
+/// The chance that a seed keeps all of a scenario's random fault kinds (no swarm subset), so
+/// races that need two kinds together stay as likely as without swarm testing in half the seeds.
+pub const SWARM_ALL_KINDS_CHANCE: f64 = 0.5;
+
 /// The fault kinds a seed may draw (swarm testing): with two or more kinds of non-zero rate,
-/// each is enabled with [`SWARM_KIND_CHANCE`] (at least one), so some seeds run with kinds that
-/// would otherwise mask each other left out; with fewer, all of them.
+/// half the seeds keep them all ([`SWARM_ALL_KINDS_CHANCE`]) and the others enable each with
+/// [`SWARM_KIND_CHANCE`] (at least one), so some seeds run with kinds that would otherwise
+/// mask each other left out; with fewer kinds, all of them.
 pub fn swarm_subset(scenario: &Scenario, seed: u64) -> Vec<FaultKind> {
     let kinds: Vec<FaultKind> = scenario
         .fault_rates
@@ -173,6 +178,9 @@ pub fn swarm_subset(scenario: &Scenario, seed: u64) -> Vec<FaultKind> {
         return kinds;
     }
     let mut rng = SimRng::new(seed, "swarm");
+    if rng.chance(SWARM_ALL_KINDS_CHANCE) {
+        return kinds;
+    }
     let subset: Vec<FaultKind> = kinds
         .iter()
         .copied()
@@ -197,8 +205,9 @@ fn calls_of(flow: Flow) -> &'static [(Service, &'static str)] {
 }
 
 /// An event-bound trigger for `fault`, drawn among the events `flows` produce (no pre-run):
-/// a service error hits a call to its service, a lost response a `POST`; any other fault any
-/// call, answer, webhook taken or DB statement. `None` when the flows produce none it may use.
+/// a service error hits a call to its service, a lost response a `POST`; any other fault, with
+/// even odds, the call or answer of an external create, or a webhook taken or DB statement.
+/// `None` when the flows produce none it may use.
 pub fn random_trigger(fault: &PlannedFault, flows: &[Flow], rng: &mut SimRng) -> Option<Trigger> {
     let mut calls: Vec<(Service, &str)> = Vec::new();
     let mut webhooks: Vec<(Service, &str)> = Vec::new();
@@ -229,7 +238,10 @@ pub fn random_trigger(fault: &PlannedFault, flows: &[Flow], rng: &mut SimRng) ->
         method: Some("POST".to_string()),
         path_prefix: path.to_string(),
     };
+    // Two pools: the windows around an external create (its call and its answer), where most
+    // races live, and everything else; each gets half the draws when both have candidates.
     let mut candidates: Vec<(TriggerEvent, u64)> = Vec::new();
+    let mut others: Vec<(TriggerEvent, u64)> = Vec::new();
     for (service, path) in &calls {
         if only.is_some_and(|s| s != *service) {
             continue;
@@ -248,7 +260,7 @@ pub fn random_trigger(fault: &PlannedFault, flows: &[Flow], rng: &mut SimRng) ->
     }
     if only.is_none() {
         for (service, event_type) in &webhooks {
-            candidates.push((
+            others.push((
                 TriggerEvent::Webhook {
                     service: *service,
                     event_type: event_type.to_string(),
@@ -256,7 +268,10 @@ pub fn random_trigger(fault: &PlannedFault, flows: &[Flow], rng: &mut SimRng) ->
                 RANDOM_TRIGGER_NTH_MAX,
             ));
         }
-        candidates.push((TriggerEvent::Statement { sql: String::new() }, RANDOM_TRIGGER_STATEMENTS_MAX));
+        others.push((TriggerEvent::Statement { sql: String::new() }, RANDOM_TRIGGER_STATEMENTS_MAX));
+    }
+    if candidates.is_empty() || (!others.is_empty() && rng.chance(0.5)) {
+        candidates = others;
     }
     if candidates.is_empty() {
         return None;

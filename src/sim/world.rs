@@ -421,6 +421,10 @@ pub fn run_with<A: AppLogic>(
                         );
                         let aimed = fault.aimed_at(&replica);
                         apply_fault(&mut sim, &shared, &aimed, elapsed_ms, &mut pending);
+                        // The next step was sized and its idle hosts chosen before this fault:
+                        // make it a plain tick with every host running, as a timed fault's is.
+                        sim.set_tick_duration(TICK);
+                        sim.set_idle_hosts(Vec::new());
                     }
                     TriggerState::Missed => shared.push(
                         "chaos",
