@@ -349,22 +349,32 @@ pub fn unreachable_in(event: &TriggerEvent, flows: &[Flow]) -> Option<String> {
     let TriggerEvent::Webhook { service, event_type } = event else {
         return None;
     };
-    let emitted: Vec<&str> = flows
+    let mut emitted: Vec<&str> = Vec::new();
+    for (_, event) in flows
         .iter()
         .flat_map(|flow| webhook_events_of(*flow).iter())
         .filter(|(s, _)| s == service)
-        .map(|(_, t)| *t)
-        .collect();
+    {
+        if !emitted.contains(event) {
+            emitted.push(event);
+        }
+    }
     if emitted.iter().any(|t| t.starts_with(event_type.as_str())) {
         return None;
     }
-    let hint = match closest(event_type, emitted.iter().copied()) {
-        Some(c) => format!("did you mean `{c}`?"),
-        None if emitted.is_empty() => format!(
-            "no flow of this scenario makes {} send webhooks (hint: add a step that does, e.g. `pay` or `clerk_subscription`)",
+    let emitting_flow = Flow::ALL.into_iter().find(|flow| {
+        webhook_events_of(*flow)
+            .iter()
+            .any(|(s, t)| s == service && t.starts_with(event_type.as_str()))
+    });
+    let hint = match (closest(event_type, emitted.iter().copied()), emitting_flow) {
+        (Some(c), _) => format!("did you mean `{c}`?"),
+        (None, Some(flow)) => format!("a `{flow}` step makes {} send it; add one to an actor", service.host()),
+        (None, None) if emitted.is_empty() => format!(
+            "no flow of this scenario makes {} send webhooks; add a step that does, e.g. `pay` or `clerk_subscription`",
             service.host()
         ),
-        None => format!("it can emit {}", emitted.join(", ")),
+        (None, None) => format!("it can send {}", emitted.join(", ")),
     };
     Some(format!(
         "this scenario's flows never make {} emit `{event_type}`; {hint}",
