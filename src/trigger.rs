@@ -13,10 +13,16 @@
 //!
 //! | event | matches |
 //! |---|---|
-//! | `call <service> [METHOD] <path>` | an app replica sent a request to `stripe` or `clerk` whose path starts with `<path>` |
+//! | `call <service> [METHOD] <path>` | a request an app replica sent to `stripe` or `clerk`, whose path starts with `<path>`, reached the service (it is being handled there) |
 //! | `answer <service> [METHOD] <path>` | an app replica got the answer (any status) to such a request |
 //! | `statement [SQL]` | an app replica's DB statement ran whose text contains `SQL` (empty: any) |
 //! | `webhook <service> [event type]` | an app replica took a webhook delivery whose event type starts with the given one |
+//!
+//! A fault applies between two steps of the simulation, right after the step in which its
+//! event happened. Within a step a host runs until it waits, so after an `answer` or a
+//! `statement` the replica has already sent whatever it sends next without waiting (its next
+//! statement, say); a crash then lands after that message left. To hit the window in which a
+//! request is at the service and its answer not yet back, bind to its `call`.
 //!
 //! A leaf: it reads the trace's typed events and the vocabulary, nothing else.
 
@@ -59,7 +65,8 @@ pub const CLERK_ROUTES: [&str; 3] = ["/v1/users", "/v1/organizations", "/v1/test
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum TriggerEvent {
-    /// An app replica sent a request to `service` (any method when `None`) under `path_prefix`.
+    /// A request an app replica sent to `service` (any method when `None`) under `path_prefix`
+    /// reached the service.
     Call {
         /// Which service.
         service: Service,
@@ -186,14 +193,12 @@ impl fmt::Display for TriggerEvent {
             }
             TriggerEvent::Statement { sql } if sql.is_empty() => f.write_str("statement"),
             TriggerEvent::Statement { sql } => write!(f, "statement {sql}"),
-            TriggerEvent::Webhook {
-                service,
-                event_type,
-            } if event_type.is_empty() => write!(f, "webhook {}", service.host()),
-            TriggerEvent::Webhook {
-                service,
-                event_type,
-            } => write!(f, "webhook {} {event_type}", service.host()),
+            TriggerEvent::Webhook { service, event_type } if event_type.is_empty() => {
+                write!(f, "webhook {}", service.host())
+            }
+            TriggerEvent::Webhook { service, event_type } => {
+                write!(f, "webhook {} {event_type}", service.host())
+            }
         }
     }
 }
@@ -260,15 +265,17 @@ impl std::str::FromStr for TriggerEvent {
                     ));
                 };
                 if let Some(extra) = words.next() {
-                    return Err(format!("unexpected `{extra}` after the path of a `{word}` trigger"));
+                    return Err(format!(
+                        "unexpected `{extra}` after the path of a `{word}` trigger"
+                    ));
                 }
                 let roots: &[&str] = match service {
                     Service::Stripe => &STRIPE_ROUTES,
                     Service::Clerk => &CLERK_ROUTES,
                 };
-                let served = roots
-                    .iter()
-                    .any(|root| path_prefix.starts_with(root) || (root.starts_with(path_prefix) && path_prefix.len() > 1));
+                let served = roots.iter().any(|root| {
+                    path_prefix.starts_with(root) || (root.starts_with(path_prefix) && path_prefix.len() > 1)
+                });
                 if !served {
                     return Err(format!(
                         "{} serves no route under `{path_prefix}`{} (hint: its routes are {})",
@@ -294,13 +301,17 @@ impl std::str::FromStr for TriggerEvent {
                     }
                 })
             }
-            "statement" => Ok(TriggerEvent::Statement { sql: rest.to_string() }),
+            "statement" => Ok(TriggerEvent::Statement {
+                sql: rest.to_string(),
+            }),
             "webhook" => {
                 let mut words = rest.split_whitespace();
                 let service = parse_service(words.next(), word)?;
                 let event_type = words.next().unwrap_or_default().to_string();
                 if let Some(extra) = words.next() {
-                    return Err(format!("unexpected `{extra}` after the event type of a `webhook` trigger"));
+                    return Err(format!(
+                        "unexpected `{extra}` after the event type of a `webhook` trigger"
+                    ));
                 }
                 Ok(TriggerEvent::Webhook { service, event_type })
             }
@@ -318,9 +329,10 @@ impl std::str::FromStr for TriggerEvent {
 /// The event types each flow can make a service emit (what a `webhook` trigger may name).
 pub fn webhook_events_of(flow: Flow) -> &'static [(Service, &'static str)] {
     match flow {
-        Flow::Signup | Flow::Checkout | Flow::ApplyCoupon | Flow::Reconcile => {
-            &[(Service::Stripe, "customer.created"), (Service::Stripe, "customer.updated")]
-        }
+        Flow::Signup | Flow::Checkout | Flow::ApplyCoupon | Flow::Reconcile => &[
+            (Service::Stripe, "customer.created"),
+            (Service::Stripe, "customer.updated"),
+        ],
         Flow::Pay => &[
             (Service::Stripe, "checkout.session.completed"),
             (Service::Stripe, "customer.subscription.created"),
@@ -393,26 +405,75 @@ fn app_owner(event: &TraceEvent) -> Option<&str> {
     }
 }
 
+/// What a trigger watches: a trace event, or a request reaching a service (which the trace
+/// does not record: it records a request where it is sent).
+#[derive(Debug, Clone, Copy)]
+pub enum Seen<'a> {
+    /// An event of the run's trace.
+    Trace(&'a TraceEvent),
+    /// A service took a request; `sender` is the host that sent it (paired in send order).
+    Arrival {
+        /// The host that sent it, e.g. `app-1`.
+        sender: &'a str,
+        /// `stripe` or `clerk`.
+        service: &'a str,
+        /// Its method.
+        method: &'a str,
+        /// Its path.
+        path: &'a str,
+    },
+}
+
 /// What the watcher remembers across events: each replica's last method per path (an answer
-/// does not carry its request's method).
+/// does not carry its request's method), and the requests sent but not yet taken by a service,
+/// oldest first, to pair an arrival with its sender.
 #[derive(Debug, Default, Clone)]
 pub struct TraceMemory {
     methods: BTreeMap<(String, String), String>,
+    unarrived: BTreeMap<(String, String, String), std::collections::VecDeque<String>>,
 }
+
+/// Most requests [`TraceMemory`] keeps waiting for their arrival, per (service, method, path).
+pub const UNARRIVED_PER_ROUTE_MAX: usize = 1_024;
 
 /// Most (replica, path) pairs [`TraceMemory`] keeps a method for.
 pub const TRACE_MEMORY_PATHS_MAX: usize = 4_096;
 
 impl TraceMemory {
-    /// Notes what `event` says for later events (call before answer).
+    /// Notes what `event` says for later events (call before answer, send before arrival).
     pub fn observe(&mut self, event: &TraceEvent) {
-        if let TraceKind::Request { method, path, .. } = &event.kind {
-            if self.methods.len() >= TRACE_MEMORY_PATHS_MAX {
-                self.methods.clear();
+        match &event.kind {
+            TraceKind::Request { to, method, path, .. } => {
+                if self.methods.len() >= TRACE_MEMORY_PATHS_MAX {
+                    self.methods.clear();
+                }
+                self.methods
+                    .insert((event.host.clone(), path.clone()), method.clone());
+                let senders = self
+                    .unarrived
+                    .entry((to.clone(), method.clone(), path.clone()))
+                    .or_default();
+                if senders.len() >= UNARRIVED_PER_ROUTE_MAX {
+                    senders.pop_front();
+                }
+                senders.push_back(event.host.clone());
             }
-            self.methods
-                .insert((event.host.clone(), path.clone()), method.clone());
+            // A crashed host's requests that have not arrived never will.
+            TraceKind::Crash => {
+                for senders in self.unarrived.values_mut() {
+                    senders.retain(|sender| *sender != event.host);
+                }
+            }
+            _ => {}
         }
+    }
+
+    /// The host that sent the request `service` just took (the oldest sent and not yet taken),
+    /// if the trace recorded its sending.
+    pub fn arrived(&mut self, service: &str, method: &str, path: &str) -> Option<String> {
+        self.unarrived
+            .get_mut(&(service.to_string(), method.to_string(), path.to_string()))?
+            .pop_front()
     }
 
     fn method_of(&self, host: &str, path: &str) -> Option<&str> {
@@ -423,27 +484,46 @@ impl TraceMemory {
 }
 
 fn method_matches(want: &Option<String>, got: Option<&str>) -> bool {
-    want.as_deref().is_none_or(|w| got.is_some_and(|g| g.eq_ignore_ascii_case(w)))
+    want.as_deref()
+        .is_none_or(|w| got.is_some_and(|g| g.eq_ignore_ascii_case(w)))
 }
 
 impl TriggerEvent {
-    /// The app replica whose event `event` is, when it matches this trigger event.
-    pub fn matches<'e>(&self, event: &'e TraceEvent, memory: &TraceMemory) -> Option<&'e str> {
-        let owner = app_owner(event)?;
-        let hit = match (self, &event.kind) {
-            (
-                TriggerEvent::Call {
+    /// Whether this is a `call` that a request with `method` and `path` reaching `service`
+    /// (a host name) matches, whoever sent it.
+    pub fn is_call_to(&self, service: &str, method: &str, path: &str) -> bool {
+        matches!(self, TriggerEvent::Call { service: s, method: m, path_prefix }
+            if s.host() == service && method_matches(m, Some(method)) && path.starts_with(path_prefix.as_str()))
+    }
+
+    /// The app replica whose event `seen` is, when it matches this trigger event (a `call`
+    /// matches the request's arrival at the service, every other event a trace event).
+    pub fn matches<'e>(&self, seen: Seen<'e>, memory: &TraceMemory) -> Option<&'e str> {
+        let event = match seen {
+            Seen::Arrival {
+                sender,
+                service: to,
+                method: sent,
+                path,
+            } => {
+                let TriggerEvent::Call {
                     service,
                     method,
                     path_prefix,
-                },
-                TraceKind::Request {
-                    to,
-                    method: sent,
-                    path,
-                    ..
-                },
-            ) => to == service.host() && method_matches(method, Some(sent)) && path.starts_with(path_prefix.as_str()),
+                } = self
+                else {
+                    return None;
+                };
+                let hit = sender.starts_with("app-")
+                    && to == service.host()
+                    && method_matches(method, Some(sent))
+                    && path.starts_with(path_prefix.as_str());
+                return hit.then_some(sender);
+            }
+            Seen::Trace(event) => event,
+        };
+        let owner = app_owner(event)?;
+        let hit = match (self, &event.kind) {
             (
                 TriggerEvent::Answer {
                     service,
@@ -456,7 +536,9 @@ impl TriggerEvent {
                     && path.starts_with(path_prefix.as_str())
                     && method_matches(method, memory.method_of(owner, path))
             }
-            (TriggerEvent::Statement { sql }, TraceKind::DbStatement { stmt, .. }) => stmt.contains(sql.as_str()),
+            (TriggerEvent::Statement { sql }, TraceKind::DbStatement { stmt, .. }) => {
+                stmt.contains(sql.as_str())
+            }
             (TriggerEvent::Webhook { service, event_type }, TraceKind::AppCall { call }) => {
                 let mut words = call.split_whitespace();
                 words.next() == Some(service.host())
@@ -515,8 +597,8 @@ impl TriggerWatch {
         self.done
     }
 
-    /// Feeds one event (in trace order); call [`TriggerWatch::settle`] after a batch.
-    pub fn feed(&mut self, event: &TraceEvent, memory: &TraceMemory) {
+    /// Feeds one event (in order); call [`TriggerWatch::settle`] after a batch.
+    pub fn feed(&mut self, event: Seen<'_>, memory: &TraceMemory) {
         if self.done {
             return;
         }
@@ -598,60 +680,89 @@ mod tests {
             assert_eq!(serde_json::from_str::<TriggerEvent>(&json).ok(), Some(event));
         }
         assert_eq!(
-            "call stripe post /v1/customers".parse::<TriggerEvent>().map(|e| e.to_string()),
+            "call stripe post /v1/customers"
+                .parse::<TriggerEvent>()
+                .map(|e| e.to_string()),
             Ok("call stripe POST /v1/customers".to_string())
         );
     }
 
     #[test]
     fn bad_text_says_what_is_closest() {
-        let err = "cal stripe /v1/customers".parse::<TriggerEvent>().err().unwrap_or_default();
+        let err = "cal stripe /v1/customers"
+            .parse::<TriggerEvent>()
+            .err()
+            .unwrap_or_default();
         assert!(err.contains("did you mean `call`"), "{err}");
-        let err = "call strpe /v1/customers".parse::<TriggerEvent>().err().unwrap_or_default();
+        let err = "call strpe /v1/customers"
+            .parse::<TriggerEvent>()
+            .err()
+            .unwrap_or_default();
         assert!(err.contains("did you mean `stripe`"), "{err}");
         let err = "call stripe POST /v1/customer".parse::<TriggerEvent>();
         assert!(err.is_ok(), "a prefix of a served route is a valid prefix");
-        let err = "call stripe POST /v1/custmers".parse::<TriggerEvent>().err().unwrap_or_default();
+        let err = "call stripe POST /v1/custmers"
+            .parse::<TriggerEvent>()
+            .err()
+            .unwrap_or_default();
         assert!(err.contains("did you mean `/v1/customers`"), "{err}");
-        let err = "call clerk PUT /v1/users".parse::<TriggerEvent>().err().unwrap_or_default();
+        let err = "call clerk PUT /v1/users"
+            .parse::<TriggerEvent>()
+            .err()
+            .unwrap_or_default();
         assert!(err.contains("neither a method nor a path"), "{err}");
     }
 
     #[test]
     fn the_nth_matching_call_fires_on_its_replica() {
-        let on: TriggerEvent = "call stripe POST /v1/customers".parse().unwrap_or(TriggerEvent::Statement {
-            sql: String::new(),
-        });
+        let on: TriggerEvent = "call stripe POST /v1/customers"
+            .parse()
+            .unwrap_or(TriggerEvent::Statement { sql: String::new() });
         let mut watch = TriggerWatch::new(Trigger::first(on).nth(2));
-        let memory = TraceMemory::default();
-        watch.feed(&request("app-1", "POST", "/v1/customers"), &memory);
-        watch.feed(&request("app-2", "GET", "/v1/customers?email=a"), &memory);
+        let mut memory = TraceMemory::default();
+        let mut send_and_arrive = |watch: &mut TriggerWatch, host: &str, method: &str, path: &str| {
+            let sent = request(host, method, path);
+            memory.observe(&sent);
+            watch.feed(Seen::Trace(&sent), &memory);
+            let sender = memory.arrived("stripe", method, path).unwrap_or_default();
+            let arrival = Seen::Arrival {
+                sender: &sender,
+                service: "stripe",
+                method,
+                path,
+            };
+            watch.feed(arrival, &memory);
+        };
+        // Sent is not enough: a call counts when it reaches the service.
+        let sent = request("app-1", "POST", "/v1/customers");
+        watch.feed(Seen::Trace(&sent), &TraceMemory::default());
         assert_eq!(watch.settle(), TriggerState::Waiting);
-        watch.feed(&request("app-2", "POST", "/v1/customers"), &memory);
+        send_and_arrive(&mut watch, "app-1", "POST", "/v1/customers");
+        send_and_arrive(&mut watch, "app-2", "GET", "/v1/customers?email=a");
+        assert_eq!(watch.settle(), TriggerState::Waiting);
+        send_and_arrive(&mut watch, "app-2", "POST", "/v1/customers");
         assert_eq!(
             watch.settle(),
             TriggerState::Fired {
                 replica: "app-2".into()
             }
         );
-        watch.feed(&request("app-1", "POST", "/v1/customers"), &memory);
+        send_and_arrive(&mut watch, "app-1", "POST", "/v1/customers");
         assert_eq!(watch.settle(), TriggerState::Waiting, "fires once");
         assert!(watch.is_done());
     }
 
     #[test]
     fn a_window_closed_within_one_batch_is_missed_not_fired() {
-        let on: TriggerEvent = "answer stripe POST /v1/customers".parse().unwrap_or(TriggerEvent::Statement {
-            sql: String::new(),
-        });
-        let before = TriggerEvent::Statement {
-            sql: "INSERT".into(),
-        };
+        let on: TriggerEvent = "answer stripe POST /v1/customers"
+            .parse()
+            .unwrap_or(TriggerEvent::Statement { sql: String::new() });
+        let before = TriggerEvent::Statement { sql: "INSERT".into() };
         let mut memory = TraceMemory::default();
         let mut watch = TriggerWatch::new(Trigger::first(on).before(before));
         let sent = request("app-1", "POST", "/v1/customers");
         memory.observe(&sent);
-        watch.feed(&sent, &memory);
+        watch.feed(Seen::Trace(&sent), &memory);
         let answer = event(
             "app-1",
             TraceKind::Response {
@@ -661,7 +772,7 @@ mod tests {
                 body: String::new(),
             },
         );
-        watch.feed(&answer, &memory);
+        watch.feed(Seen::Trace(&answer), &memory);
         let insert = event(
             "postgres",
             TraceKind::DbStatement {
@@ -670,7 +781,7 @@ mod tests {
                 outcome: "ok".into(),
             },
         );
-        watch.feed(&insert, &memory);
+        watch.feed(Seen::Trace(&insert), &memory);
         assert_eq!(watch.settle(), TriggerState::Missed);
         assert_eq!(watch.settle(), TriggerState::Waiting);
     }
@@ -686,11 +797,48 @@ mod tests {
         let typo: TriggerEvent = "webhook stripe checkout.session.complete"
             .parse()
             .unwrap_or(TriggerEvent::Statement { sql: String::new() });
-        assert_eq!(unreachable_in(&typo, &[Flow::Pay]), None, "a prefix of an emitted type");
+        assert_eq!(
+            unreachable_in(&typo, &[Flow::Pay]),
+            None,
+            "a prefix of an emitted type"
+        );
         let typo: TriggerEvent = "webhook stripe checkout.sesion.completed"
             .parse()
             .unwrap_or(TriggerEvent::Statement { sql: String::new() });
         let why = unreachable_in(&typo, &[Flow::Pay]).unwrap_or_default();
         assert!(why.contains("did you mean `checkout.session.completed`"), "{why}");
+    }
+}
+
+#[cfg(test)]
+mod arrival_tests {
+    use super::*;
+    use crate::time::SimTime;
+
+    #[test]
+    fn arrivals_pair_with_their_senders_in_order_and_forget_a_crashed_one() {
+        let mut memory = TraceMemory::default();
+        let send = |host: &str| TraceEvent {
+            at: SimTime::from_unix_ms(0),
+            host: host.to_string(),
+            kind: TraceKind::Request {
+                to: "clerk".into(),
+                method: "POST".into(),
+                path: "/v1/organizations".into(),
+                body: String::new(),
+            },
+        };
+        memory.observe(&send("app-1"));
+        memory.observe(&send("app-2"));
+        memory.observe(&TraceEvent {
+            at: SimTime::from_unix_ms(0),
+            host: "app-1".into(),
+            kind: TraceKind::Crash,
+        });
+        assert_eq!(
+            memory.arrived("clerk", "POST", "/v1/organizations").as_deref(),
+            Some("app-2")
+        );
+        assert_eq!(memory.arrived("clerk", "POST", "/v1/organizations"), None);
     }
 }

@@ -141,7 +141,11 @@ fn base_input() -> RunInput {
 
 fn with_fault(at_ms: u64, fault: Fault) -> RunInput {
     let mut input = base_input();
-    input.faults = vec![TimedFault { at_ms, fault , trigger: None }];
+    input.faults = vec![TimedFault {
+        at_ms,
+        fault,
+        trigger: None,
+    }];
     input
 }
 

@@ -432,3 +432,48 @@ fn env_rng_draws_replay_exactly_and_differ_between_seeds() {
         first.iter().filter_map(|l| l.split(" drew ").nth(1)).collect();
     assert_eq!(keys.len(), first.len(), "every draw is a new key: {first:?}");
 }
+
+/// A fault bound to an event, in the builder: a crash while the customer create is at Stripe
+/// (the request sent, the answer not yet back), found in the first seed, shrunk with its
+/// trigger kept, and replayed exactly.
+#[test]
+fn an_event_bound_crash_is_found_shrunk_with_its_trigger_and_replayed() {
+    use crate::scenario::{FaultKind, PlannedFault};
+    use crate::trigger::Trigger;
+    let scenario = Scenario::builder("lib.crash_after_create")
+        .replicas(1)
+        .actor(1, [Step::new(Flow::Checkout).retry(3, 3_000)])
+        .fault(
+            PlannedFault::new(FaultKind::Crash, 0)
+                .restart_after_ms(5)
+                .on(Trigger::first(
+                    "call stripe POST /v1/customers".parse().expect("a trigger event"),
+                )),
+        )
+        .seeds(5)
+        .build();
+    let report = Explorer::new().explore(&scenario, CheckoutNaive);
+    let Some(failure) = report.failure() else {
+        let input = crate::explore::input::resolve(&scenario, "checkout.naive", 0);
+        let outcome = crate::explore::run_input(&input).expect("runs");
+        panic!("{report}\n{}", outcome.trace.render_text());
+    };
+    assert_eq!(
+        failure.seeds_tried, 1,
+        "the bound crash lands in its window in every seed"
+    );
+    let counterexample = report.counterexample.as_ref().expect("a counterexample");
+    let kept = counterexample
+        .input
+        .faults
+        .iter()
+        .find_map(|f| f.trigger.as_ref())
+        .map(|t| t.to_string());
+    assert_eq!(kept.as_deref(), Some("call stripe POST /v1/customers"));
+    let again = Explorer::new()
+        .replay(&failure.token, CheckoutNaive)
+        .expect("replays");
+    assert_eq!(again.trace_hash, counterexample.trace_hash);
+    let fixed = Explorer::new().explore(&scenario, Reference);
+    assert!(fixed.failure().is_none(), "{fixed}");
+}

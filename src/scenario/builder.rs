@@ -29,8 +29,8 @@ use super::{
     STEPS_MAX, USERS_MAX,
 };
 
-pub use crate::vocabulary::{FaultKind, Flow};
 use crate::trigger::Trigger;
+pub use crate::vocabulary::{FaultKind, Flow};
 
 impl Step {
     /// A step of `flow` starting at 0 ms, sent through the load balancer, with no retry.

@@ -13,10 +13,10 @@ use std::ops::Range;
 
 use miette::{Diagnostic, NamedSource, SourceSpan};
 
+use crate::trigger::{Trigger, TriggerEvent};
 pub use builder::{FaultKind, Flow, ScenarioBuilder};
 pub use file::RangeMs;
 use file::ScenarioFile;
-use crate::trigger::{Trigger, TriggerEvent};
 
 /// The flows a user's browser drives (every flow but the cron's `reconcile`).
 pub const BROWSER_FLOWS: [Flow; 6] = Flow::BROWSER;

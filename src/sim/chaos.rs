@@ -17,6 +17,10 @@ pub(super) fn apply_fault(
     at_ms: u64,
     pending: &mut Vec<(u64, Pending)>,
 ) {
+    if matches!(fault, Fault::ServiceError { .. } | Fault::DropResponse { .. }) {
+        arm_service_fault(shared, fault);
+        return;
+    }
     shared.fault_events.fetch_add(1, Ordering::SeqCst);
     shared.push(
         "chaos",
@@ -39,6 +43,49 @@ pub(super) fn apply_fault(
             shared.push(host, TraceKind::Crash);
             pending.push((at_ms + restart_after_ms, Pending::Restart(host.clone())));
         }
+        Fault::ServiceError { .. } | Fault::DropResponse { .. } => {}
+        Fault::DbConnectionDrop { host } => {
+            let dropped = shared.db.drop_connections_of(host);
+            shared.push(
+                "postgres",
+                TraceKind::Note {
+                    text: format!("killed {dropped} connections of {host}"),
+                },
+            );
+        }
+        Fault::WebhookDuplicate { service, count } => {
+            *shared.knobs.lock().duplicate.entry(*service).or_default() += count;
+        }
+        Fault::WebhookDelay {
+            service,
+            count,
+            delay_ms,
+        } => {
+            shared.knobs.lock().delay.insert(*service, (*count, *delay_ms));
+        }
+        Fault::WebhookReorder { service, count } | Fault::WebhookBeforeResponse { service, count } => {
+            *shared.knobs.lock().reorder.entry(*service).or_default() += count;
+        }
+        Fault::TimeJump { hours } => {
+            shared
+                .clock
+                .offset_ms
+                .fetch_add(hours * 3_600_000, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Arms a service error or lost response in the fake it hits (no host of the simulation needs
+/// touching, so a request's arrival may arm one for itself: see `WorldShared::arm_call_bound`).
+pub(super) fn arm_service_fault(shared: &WorldShared, fault: &Fault) {
+    shared.fault_events.fetch_add(1, Ordering::SeqCst);
+    shared.push(
+        "chaos",
+        TraceKind::Fault {
+            description: format!("{fault:?}"),
+        },
+    );
+    match fault {
         Fault::ServiceError {
             service,
             status,
@@ -93,34 +140,7 @@ pub(super) fn apply_fault(
                         .fail_next(Some(Method::Post), path_prefix, *count, kind);
             }
         },
-        Fault::DbConnectionDrop { host } => {
-            let dropped = shared.db.drop_connections_of(host);
-            shared.push(
-                "postgres",
-                TraceKind::Note {
-                    text: format!("killed {dropped} connections of {host}"),
-                },
-            );
-        }
-        Fault::WebhookDuplicate { service, count } => {
-            *shared.knobs.lock().duplicate.entry(*service).or_default() += count;
-        }
-        Fault::WebhookDelay {
-            service,
-            count,
-            delay_ms,
-        } => {
-            shared.knobs.lock().delay.insert(*service, (*count, *delay_ms));
-        }
-        Fault::WebhookReorder { service, count } | Fault::WebhookBeforeResponse { service, count } => {
-            *shared.knobs.lock().reorder.entry(*service).or_default() += count;
-        }
-        Fault::TimeJump { hours } => {
-            shared
-                .clock
-                .offset_ms
-                .fetch_add(hours * 3_600_000, Ordering::SeqCst);
-        }
+        _ => {}
     }
 }
 

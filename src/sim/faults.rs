@@ -254,7 +254,11 @@ impl FaultPlan {
                     ));
                 }
             }
-            if timed.trigger.as_ref().is_some_and(|t| t.nth == 0 || t.nth > crate::trigger::TRIGGER_NTH_MAX) {
+            if timed
+                .trigger
+                .as_ref()
+                .is_some_and(|t| t.nth == 0 || t.nth > crate::trigger::TRIGGER_NTH_MAX)
+            {
                 return Err(format!(
                     "a trigger's nth must be between 1 and {}",
                     crate::trigger::TRIGGER_NTH_MAX

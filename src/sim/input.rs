@@ -8,10 +8,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::faults::{Fault, Service, TimedFault};
-use crate::trigger::{Trigger, TriggerEvent};
 use crate::oracle::from_fakes::ActorStep;
 use crate::rng::SimRng;
 use crate::scenario::{PlannedFault, Scenario};
+use crate::trigger::{Trigger, TriggerEvent};
 use crate::vocabulary::{FaultKind, Flow};
 
 /// One step with its start time fixed.
@@ -112,7 +112,10 @@ pub fn resolve(scenario: &Scenario, strategy: &str, seed: u64) -> RunInput {
     let horizon_ms = last_step_ms + FAULT_HORIZON_AFTER_LAST_STEP_MS;
     let mut faults_rng = SimRng::new(seed, "faults");
     let mut triggers_rng = SimRng::new(seed, "triggers");
-    let flows: Vec<Flow> = actors.iter().flat_map(|a| a.steps.iter().map(|s| s.flow)).collect();
+    let flows: Vec<Flow> = actors
+        .iter()
+        .flat_map(|a| a.steps.iter().map(|s| s.flow))
+        .collect();
     let swarm = swarm_subset(scenario, seed);
     let mut planned: Vec<PlannedFault> = scenario.fault_plan.clone();
     for (kind, rate) in &scenario.fault_rates {
@@ -127,7 +130,10 @@ pub fn resolve(scenario: &Scenario, strategy: &str, seed: u64) -> RunInput {
         if triggers_rng.chance(EVENT_BOUND_CHANCE) {
             if let Some(trigger) = random_trigger(&fault, &flows, &mut triggers_rng) {
                 fault.at_ms = 0;
-                if matches!(kind, FaultKind::Crash | FaultKind::Partition | FaultKind::DbConnectionDrop) {
+                if matches!(
+                    kind,
+                    FaultKind::Crash | FaultKind::Partition | FaultKind::DbConnectionDrop
+                ) {
                     fault.host = None;
                 }
                 fault.on = Some(trigger);
@@ -196,9 +202,10 @@ pub fn swarm_subset(scenario: &Scenario, seed: u64) -> Vec<FaultKind> {
 fn calls_of(flow: Flow) -> &'static [(Service, &'static str)] {
     match flow {
         Flow::Signup => &[(Service::Stripe, "/v1/customers")],
-        Flow::Checkout | Flow::ApplyCoupon => {
-            &[(Service::Stripe, "/v1/customers"), (Service::Stripe, "/v1/checkout/sessions")]
-        }
+        Flow::Checkout | Flow::ApplyCoupon => &[
+            (Service::Stripe, "/v1/customers"),
+            (Service::Stripe, "/v1/checkout/sessions"),
+        ],
         Flow::CreateTeamOrg | Flow::ClerkSubscription => &[(Service::Clerk, "/v1/organizations")],
         Flow::Pay | Flow::Reconcile => &[],
     }
@@ -268,7 +275,10 @@ pub fn random_trigger(fault: &PlannedFault, flows: &[Flow], rng: &mut SimRng) ->
                 RANDOM_TRIGGER_NTH_MAX,
             ));
         }
-        others.push((TriggerEvent::Statement { sql: String::new() }, RANDOM_TRIGGER_STATEMENTS_MAX));
+        others.push((
+            TriggerEvent::Statement { sql: String::new() },
+            RANDOM_TRIGGER_STATEMENTS_MAX,
+        ));
     }
     if candidates.is_empty() || (!others.is_empty() && rng.chance(0.5)) {
         candidates = others;
@@ -487,11 +497,12 @@ pub fn to_timed(planned: &PlannedFault) -> TimedFault {
                 path_prefix,
             },
             Some(Trigger {
-                on: TriggerEvent::Call {
-                    service: called,
-                    path_prefix: path,
-                    ..
-                },
+                on:
+                    TriggerEvent::Call {
+                        service: called,
+                        path_prefix: path,
+                        ..
+                    },
                 ..
             }),
         ) if path_prefix.is_empty() && *called == service => Fault::ServiceError {
@@ -505,11 +516,12 @@ pub fn to_timed(planned: &PlannedFault) -> TimedFault {
                 count, path_prefix, ..
             },
             Some(Trigger {
-                on: TriggerEvent::Call {
-                    service: called,
-                    path_prefix: path,
-                    ..
-                },
+                on:
+                    TriggerEvent::Call {
+                        service: called,
+                        path_prefix: path,
+                        ..
+                    },
                 ..
             }),
         ) if path_prefix.is_empty() && planned.host.is_none() => Fault::DropResponse {

@@ -24,6 +24,7 @@ where
 }
 
 pub(super) async fn stripe_handler(shared: Arc<WorldShared>, request: HttpRequest) -> Option<HttpResponse> {
+    shared.arrived("stripe", &request);
     let began = shared.stripe.lock().begin(shared.now(), &request);
     let response = match began {
         Began::Respond(response) => response,
@@ -51,6 +52,7 @@ pub(super) async fn stripe_handler(shared: Arc<WorldShared>, request: HttpReques
 }
 
 pub(super) async fn clerk_handler(shared: Arc<WorldShared>, request: HttpRequest) -> Option<HttpResponse> {
+    shared.arrived("clerk", &request);
     let response = {
         let shared = shared.clone();
         let request = request.clone();

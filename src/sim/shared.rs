@@ -66,6 +66,21 @@ pub(super) struct WebhookKnobs {
     pub(super) reorder: BTreeMap<Service, u32>,
 }
 
+/// A service error or lost response waiting for the `nth` call it is bound to.
+#[derive(Debug, Clone)]
+pub(super) struct CallBound {
+    /// The fault, with its trigger.
+    pub(super) fault: super::faults::TimedFault,
+    /// Matching calls seen so far.
+    pub(super) seen: u32,
+}
+
+/// A request a service took: (service host, method, path).
+pub type Arrival = (&'static str, String, String);
+
+/// Most arrivals kept per run; later ones are not recorded (a `call` trigger past them never fires).
+pub const ARRIVALS_MAX: usize = 100_000;
+
 /// State shared by every host and the run loop.
 pub struct WorldShared {
     pub(super) stripe: Arc<Mutex<Stripe>>,
@@ -86,6 +101,14 @@ pub struct WorldShared {
     /// Why this run did not play what its input says (a step skipped, deliveries dropped):
     /// such a run proves nothing, so a seed that has no violation is inconclusive.
     pub(super) incomplete: Mutex<Vec<String>>,
+    /// Requests the services took, in order (service, method, path), for `call` triggers: not
+    /// in the trace, which records a request where it is sent.
+    pub(super) arrivals: Mutex<Vec<Arrival>>,
+    /// Whether to record arrivals (only a run with a triggered fault watches them).
+    pub(super) record_arrivals: bool,
+    /// Service errors and lost responses bound to a `call`: armed by the call's own arrival,
+    /// so they hit that very request.
+    pub(super) call_bound: Mutex<Vec<CallBound>>,
     /// Users whose signup callback some replica began to handle.
     pub(super) signups_handled: Mutex<BTreeSet<String>>,
     /// Moves whenever `deliveries` or `signups_handled` change: they feed the oracle's view,
@@ -205,5 +228,59 @@ impl WorldShared {
         view.signed_up.retain(|user_id| handled.contains(user_id));
         drop(handled);
         view
+    }
+}
+
+impl WorldShared {
+    /// Records that `service` took `request` (for `call` triggers).
+    pub(super) fn arrived(&self, service: &'static str, request: &crate::http::HttpRequest) {
+        self.arm_call_bound(service, request);
+        if !self.record_arrivals {
+            return;
+        }
+        let mut arrivals = self.arrivals.lock();
+        if arrivals.len() < ARRIVALS_MAX {
+            arrivals.push((service, request.method.as_str().to_string(), request.path.clone()));
+        }
+    }
+}
+
+impl WorldShared {
+    /// Arms the service faults bound to the call `request` is (before the service begins it, so
+    /// the fault hits it). A call-bound service fault counts every sender's calls.
+    fn arm_call_bound(&self, service: &str, request: &crate::http::HttpRequest) {
+        let now_ms = self.clock.run_loop_ms.load(Ordering::SeqCst);
+        let method = request.method.as_str();
+        let reached: Vec<super::faults::TimedFault> = {
+            let mut bound = self.call_bound.lock();
+            let mut reached = Vec::new();
+            for entry in bound.iter_mut() {
+                let Some(trigger) = &entry.fault.trigger else {
+                    continue;
+                };
+                if entry.seen >= trigger.nth
+                    || entry.fault.at_ms > now_ms
+                    || !trigger.on.is_call_to(service, method, &request.path)
+                {
+                    continue;
+                }
+                entry.seen += 1;
+                if entry.seen == trigger.nth {
+                    reached.push(entry.fault.clone());
+                }
+            }
+            reached
+        };
+        for fault in reached {
+            if let Some(trigger) = &fault.trigger {
+                self.push(
+                    "chaos",
+                    TraceKind::Note {
+                        text: format!("trigger `{trigger}` reached at {service}"),
+                    },
+                );
+            }
+            super::chaos::arm_service_fault(self, &fault.fault);
+        }
     }
 }

@@ -107,16 +107,29 @@ mod triggers {
             })
             .unwrap_or_else(|| panic!("seed {seed}: no customer was created\n{}", outcome.trace.render_text()));
             let replica = events[answered].host.clone();
-            let crash = position(events, |e| matches!(e.kind, TraceKind::Crash))
-                .unwrap_or_else(|| panic!("seed {seed}: the trigger never fired\n{}", outcome.trace.render_text()));
-            assert_eq!(events[crash].host, replica, "seed {seed}: crashed the wrong replica");
+            let crash = position(events, |e| matches!(e.kind, TraceKind::Crash)).unwrap_or_else(|| {
+                panic!(
+                    "seed {seed}: the trigger never fired\n{}",
+                    outcome.trace.render_text()
+                )
+            });
+            assert_eq!(
+                events[crash].host, replica,
+                "seed {seed}: crashed the wrong replica"
+            );
             assert!(crash > answered);
             let replied_between = events[answered..crash]
                 .iter()
                 .any(|e| e.host == replica && matches!(e.kind, TraceKind::AppReply { .. }));
-            assert!(!replied_between, "seed {seed}: the replica answered before the crash");
+            assert!(
+                !replied_between,
+                "seed {seed}: the replica answered before the crash"
+            );
             let same = run(&input, Arc::new(CheckoutNaive));
-            assert_eq!(same.trace_hash, outcome.trace_hash, "seed {seed}: not deterministic");
+            assert_eq!(
+                same.trace_hash, outcome.trace_hash,
+                "seed {seed}: not deterministic"
+            );
         }
     }
 
@@ -149,7 +162,10 @@ mod triggers {
             .map(|(i, _)| i)
             .collect();
         assert_eq!(dropped.len(), 1, "{}", outcome.trace.render_text());
-        assert!(dropped[0] > creates[1], "the first create's response was dropped instead");
+        assert!(
+            dropped[0] > creates[1],
+            "the first create's response was dropped instead"
+        );
         let answered_first = events[creates[0]..dropped[0]].iter().any(|e| {
             matches!(&e.kind, TraceKind::Response { from, path, .. } if from == "stripe" && path == "/v1/customers")
         });
@@ -174,6 +190,9 @@ mod triggers {
             .iter()
             .any(|e| matches!(e.kind, TraceKind::Crash | TraceKind::Fault { .. })));
         let plain = run(&coupon_race(1, "checkout.naive"), Arc::new(CheckoutNaive));
-        assert_eq!(plain.trace_hash, outcome.trace_hash, "an unfired trigger changes nothing");
+        assert_eq!(
+            plain.trace_hash, outcome.trace_hash,
+            "an unfired trigger changes nothing"
+        );
     }
 }

@@ -34,11 +34,11 @@ use super::chaos::{apply_fault, Pending};
 use super::dbhost::{serve_db, DbShared};
 use super::dispatch::dispatcher;
 use super::env::new_env;
-use super::faults::TimedFault;
-use crate::trigger::{TraceMemory, TriggerState, TriggerWatch};
+use super::faults::{Fault, TimedFault};
 use super::input::RunInput;
 use super::net::serve;
 use super::services::{clerk_handler, stripe_handler};
+use super::shared::{Arrival, CallBound};
 use super::shared::{WebhookKnobs, WorldClock, WorldShared};
 use super::timers::TimerBook;
 use super::trace::{Trace, TraceKind, TraceLog};
@@ -48,6 +48,7 @@ use crate::rng::SimRng;
 use crate::setup::prepare;
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::time::SimTime;
+use crate::trigger::{Seen, TraceMemory, TriggerState, TriggerWatch};
 use crate::vocabulary::Flow;
 
 /// The HTTP port every host serves on.
@@ -261,6 +262,19 @@ pub fn run_with<A: AppLogic>(
         sessions: Mutex::new(BTreeMap::new()),
         steps_done: Mutex::new(BTreeSet::new()),
         incomplete: Mutex::new(Vec::new()),
+        arrivals: Mutex::new(Vec::new()),
+        record_arrivals: input.faults.iter().any(|f| f.trigger.is_some()),
+        call_bound: Mutex::new(
+            input
+                .faults
+                .iter()
+                .filter(|f| is_call_bound_service_fault(f))
+                .map(|f| CallBound {
+                    fault: f.clone(),
+                    seen: 0,
+                })
+                .collect(),
+        ),
         signups_handled: Mutex::new(std::collections::BTreeSet::new()),
         facts_version: AtomicU64::new(0),
         replicas: input.replicas,
@@ -383,10 +397,12 @@ pub fn run_with<A: AppLogic>(
     let mut next_fault = 0usize;
     let mut watches: Vec<(TimedFault, TriggerWatch)> = bound
         .into_iter()
+        .filter(|f| !is_call_bound_service_fault(f))
         .filter_map(|f| f.trigger.clone().map(|t| (f, TriggerWatch::new(t))))
         .collect();
     let mut trace_memory = TraceMemory::default();
     let mut trace_scanned = 0usize;
+    let mut arrivals_scanned = 0usize;
     let mut pending: Vec<(u64, Pending)> = Vec::new();
     let mut always_violations: Vec<(SimTime, Violation)> = Vec::new();
     let (mut fingerprint, mut dispatch_seen) = fingerprints(&shared);
@@ -401,14 +417,34 @@ pub fn run_with<A: AppLogic>(
             next_fault += 1;
         }
         if watches.iter().any(|(_, watch)| !watch.is_done()) {
+            // The trace first (a request is sent before it can arrive), then the arrivals.
             trace_scanned = shared.trace.for_each_from(trace_scanned, |event| {
                 trace_memory.observe(event);
                 for (fault, watch) in watches.iter_mut() {
                     if fault.at_ms <= elapsed_ms {
-                        watch.feed(event, &trace_memory);
+                        watch.feed(Seen::Trace(event), &trace_memory);
                     }
                 }
             });
+            let arrivals: Vec<Arrival> = {
+                let all = shared.arrivals.lock();
+                all.get(arrivals_scanned..).unwrap_or_default().to_vec()
+            };
+            arrivals_scanned += arrivals.len();
+            for (service, method, path) in &arrivals {
+                let sender = trace_memory.arrived(service, method, path).unwrap_or_default();
+                let seen = Seen::Arrival {
+                    sender: &sender,
+                    service,
+                    method,
+                    path,
+                };
+                for (fault, watch) in watches.iter_mut() {
+                    if fault.at_ms <= elapsed_ms {
+                        watch.feed(seen, &trace_memory);
+                    }
+                }
+            }
             for (fault, watch) in watches.iter_mut() {
                 match watch.settle() {
                     TriggerState::Waiting => {}
@@ -577,4 +613,16 @@ pub fn run_with<A: AppLogic>(
         host_runs,
         incomplete,
     }
+}
+
+/// A service error or lost response bound to a `call`: armed by the call's arrival at the
+/// service (in `WorldShared::arm_call_bound`), not by the run loop, so it hits that call.
+fn is_call_bound_service_fault(fault: &TimedFault) -> bool {
+    matches!(
+        fault.fault,
+        Fault::ServiceError { .. } | Fault::DropResponse { .. }
+    ) && matches!(
+        fault.trigger.as_ref().map(|t| &t.on),
+        Some(crate::trigger::TriggerEvent::Call { .. })
+    )
 }
