@@ -21,4 +21,5 @@ pub use crate::explore::input::RunInput;
 pub use crate::oracle::{Invariant, Phase, Violation, Witness, WorldView};
 pub use crate::scenario::{FaultKind, Flow, PlannedFault, Scenario, ScenarioBuilder, Step};
 pub use crate::sim::trace::{Trace, TraceEvent, TraceKind};
+pub use crate::trigger::{Trigger, TriggerEvent};
 pub use crate::vocabulary::{Service, TableMeanings};

@@ -571,6 +571,86 @@ lost_response = 0.0
         assert!(input.actors[0].steps[1].at_ms <= 400);
     }
 
+    fn three_kinds() -> Scenario {
+        let text = r#"
+name = "t3"
+description = "d"
+strategies = ["reference"]
+[[actors]]
+user = 1
+steps = [{ flow = "checkout" }, { flow = "pay", at_ms = 400 }]
+[faults.rates]
+crash = 1.0
+lost_response = 1.0
+stripe_5xx = 1.0
+"#;
+        crate::scenario::parse("t3.toml", text, &["reference"]).expect("valid")
+    }
+
+    #[test]
+    fn swarm_subsets_leave_kinds_out_in_some_seeds_and_keep_all_in_others() {
+        let s = three_kinds();
+        let sizes: Vec<usize> = (0..200).map(|seed| swarm_subset(&s, seed).len()).collect();
+        assert!(sizes.iter().all(|n| (1..=3).contains(n)));
+        let all = sizes.iter().filter(|n| **n == 3).count();
+        let one = sizes.iter().filter(|n| **n == 1).count();
+        assert!(
+            (80..=150).contains(&all),
+            "about 5/8 keep every kind: {all} of 200"
+        );
+        assert!(one >= 20, "some seeds run one kind alone: {one} of 200");
+        assert_eq!(swarm_subset(&s, 7), swarm_subset(&s, 7));
+        // Rates of 1.0: a seed's faults are exactly its subset.
+        for seed in 0..50 {
+            assert_eq!(
+                resolve(&s, "reference", seed).faults.len(),
+                swarm_subset(&s, seed).len()
+            );
+        }
+        // One kind: never left out.
+        assert!((0..50).all(|seed| swarm_subset(&scenario(), seed) == vec![FaultKind::Crash]));
+    }
+
+    #[test]
+    fn random_event_bound_faults_name_events_the_scenario_produces() {
+        let s = three_kinds();
+        let flows = [Flow::Checkout, Flow::Pay];
+        let (mut bound, mut timed) = (0, 0);
+        for seed in 0..300 {
+            let input = resolve(&s, "reference", seed);
+            assert_eq!(
+                crate::sim::faults::FaultPlan::new(input.faults.clone()).validate(2),
+                Ok(())
+            );
+            for fault in &input.faults {
+                let Some(trigger) = &fault.trigger else {
+                    timed += 1;
+                    continue;
+                };
+                bound += 1;
+                let text = trigger.on.to_string();
+                assert_eq!(text.parse::<TriggerEvent>().as_ref(), Ok(&trigger.on), "{text}");
+                assert_eq!(
+                    crate::trigger::unreachable_in(&trigger.on, &flows),
+                    None,
+                    "{text}"
+                );
+                match &fault.fault {
+                    Fault::ServiceError { path_prefix, .. } | Fault::DropResponse { path_prefix, .. } => {
+                        assert!(text.starts_with("call stripe POST "), "{text}");
+                        assert!(
+                            text.ends_with(path_prefix.as_str()),
+                            "the call's path is the fault's: {text}"
+                        );
+                    }
+                    Fault::Crash { .. } => assert!(trigger.hits_that_replica, "{text}"),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+        assert!(bound > 100 && timed > 100, "{bound} event-bound, {timed} timed");
+    }
+
     #[test]
     fn seeded_random_faults_are_valid_and_keep_webhook_defaults() {
         let mut rng = SimRng::new(1, "faults");
