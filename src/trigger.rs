@@ -144,6 +144,13 @@ impl Trigger {
         self
     }
 
+    /// Whether it watches a `call` (which needs the services' arrivals, not only the trace).
+    pub fn watches_calls(&self) -> bool {
+        std::iter::once(&self.on)
+            .chain(self.before.as_ref())
+            .any(|e| matches!(e, TriggerEvent::Call { .. }))
+    }
+
     /// Fires only if `before` has not happened yet on the same replica (a window).
     pub fn before(mut self, before: TriggerEvent) -> Self {
         self.before = Some(before);

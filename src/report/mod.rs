@@ -17,7 +17,7 @@ use crate::sim::trace::Trace;
 pub const EXPLAIN_EVENTS_MAX: usize = 400;
 
 /// The `explain` page (`racehound explain TOKEN`, and the end of a test's failure message):
-/// the run's steps (the first [`EXPLAIN_EVENTS_MAX`]), its sequence diagram, and what broke.
+/// the run's faults (at their times or on their events), its steps (the first [`EXPLAIN_EVENTS_MAX`]), its sequence diagram, and what broke.
 /// The steps where the run reached a built-in witness, and the step where an invariant broke
 /// during the run, are marked with `★` in both.
 pub fn explain(input: &RunInput, trace: &Trace, violations: &[Violation], sim_error: Option<&str>) -> String {
@@ -25,6 +25,7 @@ pub fn explain(input: &RunInput, trace: &Trace, violations: &[Violation], sim_er
         "# {} × {} (seed {})\n\n",
         input.scenario, input.strategy, input.seed
     );
+    out.push_str(&faults_section(input));
     let marks = step_marks(trace);
     out.push_str(&format!(
         "## Steps\n\n```text\n{}```\n\n",
@@ -41,6 +42,34 @@ pub fn explain(input: &RunInput, trace: &Trace, violations: &[Violation], sim_er
     for v in violations {
         out.push_str(&format!("\nVIOLATION {v}\n"));
     }
+    out
+}
+
+/// "Faults": the run's planned faults, each at its time or on its event (empty without faults).
+fn faults_section(input: &RunInput) -> String {
+    if input.faults.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("## Faults\n\n");
+    for fault in &input.faults {
+        match &fault.trigger {
+            Some(trigger) => {
+                let from = if fault.at_ms > 0 {
+                    format!(", counting from {} ms", fault.at_ms)
+                } else {
+                    String::new()
+                };
+                let target = if trigger.hits_that_replica {
+                    " (on the replica whose event it is)"
+                } else {
+                    ""
+                };
+                out.push_str(&format!("- {}{target}: when `{trigger}`{from}\n", fault.fault));
+            }
+            None => out.push_str(&format!("- {}: at {} ms\n", fault.fault, fault.at_ms)),
+        }
+    }
+    out.push('\n');
     out
 }
 

@@ -563,7 +563,7 @@ fn validate(
             ));
         };
         let on = match &fault.on {
-            Some(event) => Some(trigger_of(&checker, fault, event, &actors, replicas)?),
+            Some(event) => Some(trigger_of(checker, fault, event, &actors, replicas)?),
             None => {
                 let stray = [
                     fault.nth.as_ref().map(|n| ("nth", n.span())),

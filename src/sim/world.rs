@@ -48,7 +48,7 @@ use crate::rng::SimRng;
 use crate::setup::prepare;
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::time::SimTime;
-use crate::trigger::{Seen, TraceMemory, TriggerState, TriggerWatch};
+use crate::trigger::{Seen, TraceMemory, Trigger, TriggerState, TriggerWatch};
 use crate::vocabulary::Flow;
 
 /// The HTTP port every host serves on.
@@ -263,7 +263,9 @@ pub fn run_with<A: AppLogic>(
         steps_done: Mutex::new(BTreeSet::new()),
         incomplete: Mutex::new(Vec::new()),
         arrivals: Mutex::new(Vec::new()),
-        record_arrivals: input.faults.iter().any(|f| f.trigger.is_some()),
+        record_arrivals: input.faults.iter().any(|f| {
+            !is_call_bound_service_fault(f) && f.trigger.as_ref().is_some_and(Trigger::watches_calls)
+        }),
         call_bound: Mutex::new(
             input
                 .faults
