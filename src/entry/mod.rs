@@ -166,7 +166,7 @@ impl Explorer {
             verdict: explored.verdict,
             counterexample: explored
                 .counterexample
-                .map(|(input, outcome)| Counterexample::new(input, outcome)),
+                .map(|(input, outcome)| Counterexample::new(input, outcome).marking(&witnesses)),
             elapsed: started.elapsed(),
         }
     }
@@ -179,7 +179,9 @@ impl Explorer {
     pub fn run_seed<A: AppLogic>(&self, scenario: &Scenario, app: A, seed: u64) -> Counterexample {
         let input = resolve(scenario, app.id(), seed);
         let outcome = run_checked(&input, Arc::new(app), &self.invariants);
-        Counterexample::new(input, outcome)
+        let mut witnesses = scenario_witnesses(scenario);
+        witnesses.extend(self.witnesses.iter().cloned());
+        Counterexample::new(input, outcome).marking(&witnesses)
     }
 
     /// The crash sweep for `app`: plays `flow` once for one user on one replica, then once
@@ -239,6 +241,7 @@ impl Explorer {
             warnings,
             ..Counterexample::new(contents.input, outcome)
         }
+        .marking(&self.witnesses)
     }
 }
 
@@ -285,6 +288,9 @@ pub struct Counterexample {
     /// What replaying a token found different from the run the token was made from: other
     /// world rules, another trace (empty when nothing differs, and for runs not replayed).
     pub warnings: Vec<ReplayWarning>,
+    /// The witnesses besides the built-in ones (the explorer's own, [`Explorer::sometimes`])
+    /// this run reached, each with the trace steps its predicate names: `explain` marks them.
+    pub own_witnesses_reached: std::collections::BTreeMap<String, Vec<usize>>,
 }
 
 impl Counterexample {
@@ -293,11 +299,23 @@ impl Counterexample {
             token: token::mint(&input, outcome.trace_hash),
             violations: outcome.violations(),
             warnings: Vec::new(),
+            own_witnesses_reached: std::collections::BTreeMap::new(),
             sim_error: outcome.sim_error,
             trace_hash: outcome.trace_hash,
             trace: outcome.trace,
             input,
         }
+    }
+
+    /// Notes which of `witnesses` that are not built-in this run reached, for `explain`.
+    fn marking(mut self, witnesses: &[Witness]) -> Self {
+        let builtin = crate::oracle::witness::WITNESS_NAMES;
+        for witness in witnesses.iter().filter(|w| !builtin.contains(&w.name.as_str())) {
+            if let Some(steps) = witness.reached(&self.trace) {
+                self.own_witnesses_reached.insert(witness.name.clone(), steps);
+            }
+        }
+        self
     }
 
     /// Whether this run broke the invariant named `name`.
@@ -316,13 +334,16 @@ impl Counterexample {
         crate::report::mermaid::render(&self.trace, crate::report::EXPLAIN_EVENTS_MAX)
     }
 
-    /// What `racehound explain` prints: the steps and the sequence diagram, as Markdown.
+    /// What `racehound explain` prints: the faults, the steps and the sequence diagram, as
+    /// Markdown, with the steps where a witness (built-in, or one of
+    /// [`Counterexample::own_witnesses_reached`]) was reached and an invariant broke marked.
     pub fn explain(&self) -> String {
-        crate::report::explain(
+        crate::report::explain_with(
             &self.input,
             &self.trace,
             &self.violations,
             self.sim_error.as_deref(),
+            &self.own_witnesses_reached,
         )
     }
 }

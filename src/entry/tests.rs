@@ -477,3 +477,56 @@ fn an_event_bound_crash_is_found_shrunk_with_its_trigger_and_replayed() {
     let fixed = Explorer::new().explore(&scenario, Reference);
     assert!(fixed.failure().is_none(), "{fixed}");
 }
+
+/// `explain` marks a library user's own witness at the step its predicate names, and lists a
+/// yes/no one.
+#[test]
+fn explain_marks_the_explorers_own_witnesses() {
+    use crate::scenario::{FaultKind, PlannedFault};
+    use crate::sim::trace::{Trace, TraceKind};
+    use crate::trigger::Trigger;
+    let scenario = Scenario::builder("lib.own_witness")
+        .replicas(1)
+        .actor(1, [Step::new(Flow::Checkout).retry(3, 3_000)])
+        .fault(
+            PlannedFault::new(FaultKind::Crash, 0)
+                .restart_after_ms(5)
+                .on(Trigger::first(
+                    "call stripe POST /v1/customers".parse().expect("an event"),
+                )),
+        )
+        .seeds(3)
+        .build();
+    let explorer = Explorer::new()
+        .witness(Witness::new(
+            "replica_crashed",
+            "a replica crashed",
+            |trace: &Trace| {
+                trace
+                    .events
+                    .iter()
+                    .position(|e| matches!(e.kind, TraceKind::Crash))
+                    .map(|i| vec![i])
+            },
+        ))
+        .sometimes("anything_happened", |trace: &Trace| !trace.events.is_empty());
+    let report = explorer.explore(&scenario, CheckoutNaive);
+    let page = report
+        .counterexample
+        .as_ref()
+        .expect("a counterexample")
+        .explain();
+    let crash_line = page
+        .lines()
+        .find(|l| l.contains("CRASH"))
+        .unwrap_or_else(|| panic!("{page}"));
+    assert!(
+        crash_line.contains("★") && crash_line.contains("witness replica_crashed"),
+        "{crash_line}"
+    );
+    assert!(
+        page.contains("(the witness names no step): witness anything_happened"),
+        "{page}"
+    );
+    assert!(page.contains("## Faults"), "{page}");
+}

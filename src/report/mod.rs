@@ -21,12 +21,30 @@ pub const EXPLAIN_EVENTS_MAX: usize = 400;
 /// The steps where the run reached a built-in witness, and the step where an invariant broke
 /// during the run, are marked with `★` in both.
 pub fn explain(input: &RunInput, trace: &Trace, violations: &[Violation], sim_error: Option<&str>) -> String {
+    explain_with(
+        input,
+        trace,
+        violations,
+        sim_error,
+        &std::collections::BTreeMap::new(),
+    )
+}
+
+/// The `explain` page, also marking the steps where a library user's own witnesses were
+/// reached (`own`: name → the steps its predicate names; none named: listed, not marked).
+pub fn explain_with(
+    input: &RunInput,
+    trace: &Trace,
+    violations: &[Violation],
+    sim_error: Option<&str>,
+    own: &std::collections::BTreeMap<String, Vec<usize>>,
+) -> String {
     let mut out = format!(
         "# {} × {} (seed {})\n\n",
         input.scenario, input.strategy, input.seed
     );
     out.push_str(&faults_section(input));
-    let marks = step_marks(trace);
+    let marks = step_marks(trace, own);
     out.push_str(&format!(
         "## Steps\n\n```text\n{}```\n\n",
         clipped_text_marked(trace, EXPLAIN_EVENTS_MAX, &marks)
@@ -75,16 +93,23 @@ fn faults_section(input: &RunInput) -> String {
 
 /// Event index → what happened there worth marking: the built-in witnesses the run reached
 /// (at each step their predicate names) and the violations noted during the run.
-fn step_marks(trace: &Trace) -> std::collections::BTreeMap<usize, Vec<String>> {
+fn step_marks(
+    trace: &Trace,
+    own: &std::collections::BTreeMap<String, Vec<usize>>,
+) -> std::collections::BTreeMap<usize, Vec<String>> {
     let mut marks: std::collections::BTreeMap<usize, Vec<String>> = std::collections::BTreeMap::new();
-    for witness in crate::oracle::witness::builtin_witnesses() {
-        if let Some(steps) = witness.reached(trace) {
-            for step in steps {
-                marks
-                    .entry(step)
-                    .or_default()
-                    .push(format!("witness {}", witness.name));
-            }
+    let builtin = crate::oracle::witness::builtin_witnesses()
+        .into_iter()
+        .filter_map(|w| w.reached(trace).map(|steps| (w.name, steps)));
+    let own = own.iter().map(|(name, steps)| (name.clone(), steps.clone()));
+    for (witness, steps) in builtin.chain(own) {
+        let name = format!("witness {witness}");
+        if steps.is_empty() {
+            // A yes/no witness names no step: listed, not marked.
+            marks.entry(usize::MAX).or_default().push(name.clone());
+        }
+        for step in steps {
+            marks.entry(step).or_default().push(name.clone());
         }
     }
     for (index, event) in trace.events.iter().enumerate() {
@@ -106,10 +131,17 @@ fn reached_section(
 ) -> String {
     let mut out = String::from("\n## What the run reached\n\n");
     if marks.is_empty() {
-        out.push_str("No built-in witness was reached and no invariant broke during the run.\n");
+        out.push_str("No witness was reached and no invariant broke during the run.\n");
     }
     for (index, names) in marks {
-        out.push_str(&format!("- step {}: {}\n", index + 1, names.join(", ")));
+        if *index == usize::MAX {
+            out.push_str(&format!(
+                "- somewhere in the run (the witness names no step): {}\n",
+                names.join(", ")
+            ));
+        } else {
+            out.push_str(&format!("- step {}: {}\n", index + 1, names.join(", ")));
+        }
     }
     let during: Vec<&str> = marks
         .values()
