@@ -266,6 +266,7 @@ pub fn create(core: &mut Core, ctx: &Ctx<'_>, new: &NewSession) -> Result<Value,
         currency,
     };
     let out = session.to_json(ctx.now_secs());
+    core.session_expiry.add(session.expires_at, &session.id);
     core.objects.checkout_sessions.insert(session.id.clone(), session);
     Ok(out)
 }
@@ -281,16 +282,20 @@ pub fn retrieve(core: &Core, ctx: &Ctx<'_>, id: &str) -> Result<Value, ApiError>
 
 /// Marks open sessions past `expires_at` expired and emits `checkout.session.expired` for each.
 pub fn expire_due(core: &mut Core, ctx: &Ctx<'_>) {
-    let now_secs = ctx.now_secs();
-    let due: Vec<String> = core
-        .objects
-        .checkout_sessions
-        .values()
-        .filter(|s| s.status == SessionStatus::Open && now_secs >= s.expires_at)
-        .map(|s| s.id.clone())
-        .collect();
+    let mut due = core
+        .session_expiry
+        .take_due(ctx.now_secs(), &core.objects.checkout_sessions);
+    // In id order, as a scan of the sessions would find them (the events' order).
+    due.sort();
     for id in due {
-        mark_expired(core, ctx, &id);
+        if core
+            .objects
+            .checkout_sessions
+            .get(&id)
+            .is_some_and(|s| s.status == SessionStatus::Open)
+        {
+            mark_expired(core, ctx, &id);
+        }
     }
 }
 

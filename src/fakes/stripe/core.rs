@@ -34,6 +34,61 @@ pub struct Core {
     pub objects: Objects,
     /// Stream `"stripe"`.
     pub ids: IdGen,
+    /// Checkout Sessions by expiry time, so expiring the due ones costs no scan of them all.
+    #[serde(skip)]
+    pub session_expiry: SessionExpiry,
+}
+
+/// The open Checkout Sessions in expiry order: an index of [`Objects::checkout_sessions`], not
+/// state (not serialised, equal to any other; rebuilt from the sessions when it has fallen
+/// behind them, as after a restore).
+#[derive(Debug, Clone, Default)]
+pub struct SessionExpiry {
+    /// (expires_at, id) of every session indexed; closed ones are dropped when their time comes.
+    due: std::collections::BTreeSet<(u64, String)>,
+    /// How many sessions the index has seen (sessions are never deleted).
+    indexed: usize,
+}
+
+impl PartialEq for SessionExpiry {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl SessionExpiry {
+    /// Indexes a new session.
+    pub fn add(&mut self, expires_at: u64, id: &str) {
+        self.due.insert((expires_at, id.to_string()));
+        self.indexed += 1;
+    }
+
+    /// The ids of sessions whose expiry time is at or before `now_secs`, removed from the index
+    /// (open or not: the caller checks), after catching up with `sessions` if it fell behind.
+    pub fn take_due(
+        &mut self,
+        now_secs: u64,
+        sessions: &std::collections::BTreeMap<String, super::state::CheckoutSessionObject>,
+    ) -> Vec<String> {
+        if self.indexed != sessions.len() {
+            self.due = sessions
+                .values()
+                .filter(|s| s.status == super::state::SessionStatus::Open)
+                .map(|s| (s.expires_at, s.id.clone()))
+                .collect();
+            self.indexed = sessions.len();
+        }
+        let mut due = Vec::new();
+        while let Some(first) = self.due.first() {
+            if first.0 > now_secs {
+                break;
+            }
+            if let Some((_, id)) = self.due.pop_first() {
+                due.push(id);
+            }
+        }
+        due
+    }
 }
 
 impl Core {

@@ -65,7 +65,23 @@ pub enum Lookup {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Store {
     entries: std::collections::BTreeMap<String, Entry>,
+    /// The entries by age, so pruning costs no scan of them all.
+    #[serde(skip)]
+    by_created: KeyAges,
 }
+
+/// (created, key) of every entry of a [`Store`]: an index, not state (not serialised, equal to
+/// any other; rebuilt when it disagrees with the entries, as after a restore).
+#[derive(Debug, Clone, Default)]
+struct KeyAges(std::collections::BTreeSet<(SimTime, String)>);
+
+impl PartialEq for KeyAges {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for KeyAges {}
 
 /// Checks the key's length (400 when too long).
 pub fn check_key(key: &str) -> Result<(), ApiError> {
@@ -97,7 +113,7 @@ impl Store {
             .get(key)
             .is_some_and(|e| e.created + ttl <= now && e.outcome != IdempotencyOutcome::InFlight)
         {
-            self.entries.remove(key);
+            self.remove(key);
         }
         let Some(entry) = self.entries.get(key) else {
             return Lookup::New;
@@ -141,18 +157,25 @@ impl Store {
 
     /// Marks `key` in flight for a request that passed validation.
     pub fn claim(&mut self, now: SimTime, key: &str, endpoint: &str, params: Vec<(String, String)>) {
+        self.sync_ages();
         if self.entries.len() >= MAX_KEYS {
             // Bounded: drop the oldest finished key (real Stripe prunes old keys too).
             let oldest = self
-                .entries
-                .values()
-                .filter(|e| e.outcome != IdempotencyOutcome::InFlight)
-                .min_by_key(|e| (e.created, e.key.clone()))
-                .map(|e| e.key.clone());
+                .by_created
+                .0
+                .iter()
+                .find(|(_, k)| {
+                    self.entries
+                        .get(k)
+                        .is_some_and(|e| e.outcome != IdempotencyOutcome::InFlight)
+                })
+                .map(|(_, k)| k.clone());
             if let Some(oldest) = oldest {
-                self.entries.remove(&oldest);
+                self.remove(&oldest);
             }
         }
+        self.remove(key);
+        self.by_created.0.insert((now, key.to_string()));
         self.entries.insert(
             key.to_string(),
             Entry {
@@ -167,22 +190,113 @@ impl Store {
 
     /// Saves the finished request's response at `now`, or drops the claim for a 429 (not saved).
     pub fn finish(&mut self, now: SimTime, key: &str, response: &HttpResponse) {
+        self.sync_ages();
         if response.status == 429 {
-            self.entries.remove(key);
+            self.remove(key);
         } else if let Some(entry) = self.entries.get_mut(key) {
+            self.by_created.0.remove(&(entry.created, key.to_string()));
             entry.outcome = IdempotencyOutcome::Saved(response.clone());
             entry.created = now;
+            self.by_created.0.insert((now, key.to_string()));
         }
     }
 
-    /// Forgets keys at least `ttl` old at `now` (finished ones only).
+    /// Forgets keys at least `ttl` old at `now` (finished ones only), oldest first: the cost is
+    /// the number of keys forgotten plus the old ones still in flight, not the number stored.
     pub fn prune(&mut self, now: SimTime, ttl: std::time::Duration) {
-        self.entries
-            .retain(|_, e| e.outcome == IdempotencyOutcome::InFlight || e.created + ttl > now);
+        self.sync_ages();
+        let expired: Vec<String> = self
+            .by_created
+            .0
+            .iter()
+            .take_while(|(created, _)| *created + ttl <= now)
+            .filter(|(_, key)| {
+                self.entries
+                    .get(key)
+                    .is_some_and(|e| e.outcome != IdempotencyOutcome::InFlight)
+            })
+            .map(|(_, key)| key.clone())
+            .collect();
+        for key in expired {
+            self.remove(&key);
+        }
+    }
+
+    /// Removes `key`'s entry and its place in the age index.
+    fn remove(&mut self, key: &str) {
+        if let Some(entry) = self.entries.remove(key) {
+            self.by_created.0.remove(&(entry.created, key.to_string()));
+        }
+    }
+
+    /// Rebuilds the age index if it disagrees with the entries (after a restore).
+    fn sync_ages(&mut self) {
+        if self.by_created.0.len() != self.entries.len() {
+            self.by_created.0 = self
+                .entries
+                .values()
+                .map(|e| (e.created, e.key.clone()))
+                .collect();
+        }
     }
 
     /// All entries, by key.
     pub fn entries(&self) -> Vec<Entry> {
         self.entries.values().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: std::time::Duration = std::time::Duration::from_secs(24 * 3_600);
+
+    fn at(hours: u64) -> SimTime {
+        SimTime::from_unix_ms(1_767_225_600_000 + hours * 3_600_000)
+    }
+
+    fn saved(store: &mut Store, hours: u64, key: &str) {
+        store.claim(at(hours), key, "POST /v1/customers", Vec::new());
+        store.finish(at(hours), key, &HttpResponse::json(200, &serde_json::json!({})));
+    }
+
+    #[test]
+    fn prune_forgets_old_finished_keys_in_age_order_and_keeps_old_in_flight_ones() {
+        let mut store = Store::default();
+        saved(&mut store, 0, "a");
+        store.claim(at(1), "in-flight", "POST /v1/customers", Vec::new());
+        saved(&mut store, 2, "b");
+        saved(&mut store, 30, "c");
+        store.prune(at(25), DAY);
+        let keys: Vec<String> = store.entries().into_iter().map(|e| e.key).collect();
+        assert_eq!(keys, ["b", "c", "in-flight"]);
+        store.prune(at(40), DAY);
+        let keys: Vec<String> = store.entries().into_iter().map(|e| e.key).collect();
+        assert_eq!(keys, ["c", "in-flight"], "an in-flight key is never pruned");
+        // Finishing moves the key's age to its finish time.
+        store.finish(
+            at(41),
+            "in-flight",
+            &HttpResponse::json(200, &serde_json::json!({})),
+        );
+        store.prune(at(60), DAY);
+        let keys: Vec<String> = store.entries().into_iter().map(|e| e.key).collect();
+        assert_eq!(keys, ["in-flight"]);
+        store.prune(at(65), DAY);
+        assert!(store.entries().is_empty());
+    }
+
+    #[test]
+    fn a_restored_store_rebuilds_its_age_index() {
+        let mut store = Store::default();
+        saved(&mut store, 0, "a");
+        saved(&mut store, 10, "b");
+        let json = serde_json::to_string(&store).unwrap_or_default();
+        let mut restored: Store = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(restored, store);
+        restored.prune(at(30), DAY);
+        let keys: Vec<String> = restored.entries().into_iter().map(|e| e.key).collect();
+        assert_eq!(keys, ["b"]);
     }
 }

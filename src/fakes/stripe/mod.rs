@@ -284,6 +284,7 @@ impl Stripe {
             core: Core {
                 objects: Objects::default(),
                 ids: IdGen::new(seed, "stripe"),
+                session_expiry: Default::default(),
             },
             request_ids: IdGen::new(seed, "stripe-request"),
             idempotency: idempotency::Store::default(),
