@@ -47,7 +47,9 @@ fn clerk_post(path: &str, body: &Value) -> HttpRequest {
 }
 
 fn admin(method: Method, path: &str, body: &Value) -> HttpRequest {
-    HttpRequest::new(method, path).with_body(serde_json::to_vec(body).unwrap_or_default())
+    HttpRequest::new(method, path)
+        .with_header("Content-Type", "application/json")
+        .with_body(serde_json::to_vec(body).unwrap_or_default())
 }
 
 #[tokio::test]
@@ -562,4 +564,65 @@ async fn a_client_hanging_up_mid_request_does_not_leave_its_key_in_flight() {
         Some("true"),
         "the first attempt completed"
     );
+}
+
+/// A web page the developer has open must not reach the admin API: a cross-site `text/plain`
+/// POST (a "simple" request a browser sends without asking) changes nothing.
+#[tokio::test]
+async fn a_cross_origin_text_plain_post_to_the_admin_api_changes_nothing() {
+    let (_server, stripe, _clerk) = serve(ServeConfig::ephemeral(11)).await;
+    let fault = json!({"path_prefix": "/v1/customers", "kind": 500});
+    let forged = HttpRequest::new(Method::Post, "/_racehound/faults")
+        .with_header("Origin", "https://evil.example")
+        .with_header("Content-Type", "text/plain")
+        .with_body(serde_json::to_vec(&fault).unwrap_or_default());
+    let resp = send(stripe, forged).await;
+    assert_eq!(resp.status, 403, "{}", String::from_utf8_lossy(&resp.body));
+    // Without an Origin (a form posted by a page that hides it), text/plain is still refused.
+    let plain = HttpRequest::new(Method::Post, "/_racehound/faults")
+        .with_header("Content-Type", "text/plain")
+        .with_body(serde_json::to_vec(&fault).unwrap_or_default());
+    assert_eq!(send(stripe, plain).await.status, 415);
+    // DNS rebinding: the page's own name in Host.
+    let rebound = admin(Method::Post, "/_racehound/faults", &fault).with_header("Host", "evil.example:80");
+    assert_eq!(send(stripe, rebound).await.status, 403);
+    let rules = send(stripe, admin(Method::Get, "/_racehound/faults", &json!({}))).await;
+    assert_eq!(rules.status, 200);
+    assert_eq!(
+        rules.body_json()["faults"],
+        json!([]),
+        "no fault was installed: {}",
+        rules.body_json()
+    );
+    // A create still succeeds: nothing was armed.
+    let created = send(stripe, stripe_post("/v1/customers", "email=a%40example.com")).await;
+    assert_eq!(created.status, 200);
+    // The same rule from a local script is accepted (loopback Origin allowed too).
+    let local =
+        admin(Method::Post, "/_racehound/faults", &fault).with_header("Origin", "http://localhost:3000");
+    assert_eq!(send(stripe, local).await.status, 200);
+}
+
+#[tokio::test]
+async fn the_clock_advances_at_most_a_year_at_a_time_and_ten_in_all() {
+    let (_server, stripe, _clerk) = serve(ServeConfig::ephemeral(12)).await;
+    let huge = admin(
+        Method::Post,
+        "/_racehound/clock",
+        &json!({"advance_ms": u64::MAX}),
+    );
+    let resp = send(stripe, huge).await;
+    assert_eq!(resp.status, 400);
+    assert!(String::from_utf8_lossy(&resp.body).contains("hint"));
+    let year = 366 * 24 * 3_600_000u64;
+    for _ in 0..10 {
+        let step = admin(Method::Post, "/_racehound/clock", &json!({"advance_ms": year}));
+        assert_eq!(send(stripe, step).await.status, 200);
+    }
+    let more = admin(
+        Method::Post,
+        "/_racehound/clock",
+        &json!({"advance_ms": 3_600_000}),
+    );
+    assert_eq!(send(stripe, more).await.status, 400, "past ten years ahead");
 }

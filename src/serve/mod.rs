@@ -9,7 +9,8 @@
 //! through [`ServerClock`] (and tokio timers for latency faults and retry waits). The clock can
 //! be frozen and advanced through `POST /_racehound/clock`.
 //!
-//! **Admin API** (on each service's port, no auth): `POST /_racehound/clock`
+//! **Admin API** (on each service's port; JSON bodies only, loopback `Origin` / `Host` only, so
+//! no web page can reach it: see [`admin_refusal`]): `POST /_racehound/clock`
 //! (`{"freeze": true}`, `{"advance_ms": N}`), `GET|POST|DELETE /_racehound/faults`,
 //! `POST /_racehound/webhooks` (`{"duplicate": N, "delay_ms": M, "delay_count": K}`),
 //! `GET /_racehound/state` (the fake's snapshot), `GET /_racehound/info` (webhook secret,
@@ -724,6 +725,18 @@ impl Service {
                 }
                 if let Some(advance) = body.get("advance_ms") {
                     match advance.as_u64() {
+                        Some(ms) if ms > CLOCK_ADVANCE_MS_MAX => {
+                            return admin_error(
+                                400,
+                                &format!("advance_ms {ms} is more than a year ({CLOCK_ADVANCE_MS_MAX}) (hint: advance in steps, e.g. 86400000 for a day)"),
+                            )
+                        }
+                        Some(ms) if status.offset_ms.saturating_add(ms) > CLOCK_OFFSET_MS_MAX => {
+                            return admin_error(
+                                400,
+                                &format!("the clock would run more than ten years ahead ({CLOCK_OFFSET_MS_MAX} ms) (hint: restart the server to start over)"),
+                            )
+                        }
                         Some(ms) => status = self.clock.advance_ms(ms),
                         None => return admin_error(400, "advance_ms must be a whole number of milliseconds"),
                     }
@@ -766,6 +779,78 @@ impl Service {
     }
 }
 
+/// Longest one `advance_ms` may move the clock (a year).
+pub const CLOCK_ADVANCE_MS_MAX: u64 = 366 * 24 * 3_600_000;
+/// Furthest the clock may be moved ahead of the real time in all (ten years): `created`
+/// stays a plausible time and far inside JavaScript's safe integers.
+pub const CLOCK_OFFSET_MS_MAX: u64 = 10 * 366 * 24 * 3_600_000;
+
+/// Why an admin request is refused, if it is: the admin API must not be reachable from a web
+/// page the developer has open. A browser's cross-site request carries an `Origin` that is not
+/// a loopback one, or (DNS rebinding) a `Host` that is not; and a page cannot send a
+/// `Content-Type: application/json` body to another origin without a CORS preflight, which
+/// this server never grants. So: any non-loopback `Origin` or `Host` is refused (403), and a
+/// request with a body must say it is JSON (415).
+pub fn admin_refusal(headers: &[(String, String)], body: &[u8]) -> Option<HttpResponse> {
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    if let Some(origin) = header("Origin") {
+        let host = origin
+            .split_once("://")
+            .map_or(origin, |(_, rest)| rest)
+            .trim_end_matches('/');
+        if !is_loopback_host(host) {
+            return Some(admin_error(
+                403,
+                &format!("admin requests from a web page ({origin}) are refused (hint: call the admin API from a script or curl, not from a browser page)"),
+            ));
+        }
+    }
+    if let Some(host) = header("Host") {
+        if !is_loopback_host(host) {
+            return Some(admin_error(
+                403,
+                &format!("admin requests must address the server by a loopback name, not `{host}` (hint: use 127.0.0.1 or localhost)"),
+            ));
+        }
+    }
+    let json = header("Content-Type").is_some_and(|t| {
+        t.split(';')
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if !body.is_empty() && !json {
+        return Some(admin_error(
+            415,
+            "an admin request with a body must be JSON (hint: send Content-Type: application/json)",
+        ));
+    }
+    None
+}
+
+/// Whether `host` (`name[:port]`, `[v6]:port`) names this machine's loopback interface.
+fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or_default()
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                name
+            } else {
+                host
+            }
+        })
+    };
+    let name = name.to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 fn admin_error(status: u16, message: &str) -> HttpResponse {
     HttpResponse::json(status, &json!({ "error": { "message": message } }))
 }
@@ -806,6 +891,9 @@ async fn serve_one(
         return Ok(to_hyper(service.unknown_method(&method_text, &path)));
     };
     if path.starts_with("/_racehound/") {
+        if let Some(refused) = admin_refusal(&headers, &body) {
+            return Ok(to_hyper(refused));
+        }
         let path_only = path.split('?').next().unwrap_or("");
         return Ok(to_hyper(service.admin(method, path_only, &body)));
     }
