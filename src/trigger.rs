@@ -6,7 +6,8 @@
 //! `INSERT` that records it; while a webhook handler holds its dedupe row). A fault at a
 //! random time lands in such a window in one seed of dozens; a fault bound to the event that
 //! opens the window lands in it in every seed. A trigger is matched against the run's typed
-//! trace ([`crate::trace`]) as it grows, so it is as deterministic as the trace itself.
+//! trace ([`crate::trace`]) as it grows (and a `call` against the requests the services took,
+//! which the trace records only at their sender), so it is as deterministic as the run.
 //!
 //! The text form, used by scenario files (`on = "call stripe POST /v1/customers"`), replay
 //! tokens and reports, is one of:
