@@ -312,7 +312,7 @@ async fn clock_admin_freezes_and_advances() {
 }
 
 #[tokio::test]
-async fn connection_limit_closes_extra_connections() {
+async fn at_the_connection_cap_the_longest_idle_connection_makes_room() {
     let config = ServeConfig {
         max_connections: 1,
         ..ServeConfig::ephemeral(1)
@@ -323,19 +323,33 @@ async fn connection_limit_closes_extra_connections() {
         .expect("connect");
     let info = HttpRequest::new(Method::Get, "/_racehound/info");
     assert_eq!(first.send(&info).await.map(|r| r.status).ok(), Some(200));
+    // The first connection is idle now: the second takes its place.
     let mut second = HttpClient::connect("127.0.0.1", stripe.port())
         .await
         .expect("tcp connects");
+    assert_eq!(second.send(&info).await.map(|r| r.status).ok(), Some(200));
     assert!(
-        second.send(&info).await.is_err(),
-        "the second connection is closed"
+        first.send(&info).await.is_err(),
+        "the idle connection was closed to make room"
     );
-    drop(first);
+    // A connection in the middle of a request is never evicted: with the slot held by a slow
+    // body, a newcomer is turned away (until the body timeout frees it).
+    use tokio::io::AsyncWriteExt;
+    drop(second);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut busy = tokio::net::TcpStream::connect(stripe).await.expect("connect");
+    busy.write_all(b"POST /v1/customers HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 50\r\n\r\nemail=")
+        .await
+        .expect("write");
     tokio::time::sleep(Duration::from_millis(50)).await;
     let mut third = HttpClient::connect("127.0.0.1", stripe.port())
         .await
-        .expect("connect");
-    assert_eq!(third.send(&info).await.map(|r| r.status).ok(), Some(200));
+        .expect("tcp connects");
+    assert!(
+        third.send(&info).await.is_err(),
+        "a busy connection keeps its slot"
+    );
+    drop(busy);
 }
 
 /// A webhook receiver: records each delivery, answers 503 to the first `fail_first` ones.
@@ -625,4 +639,52 @@ async fn the_clock_advances_at_most_a_year_at_a_time_and_ten_in_all() {
         &json!({"advance_ms": 3_600_000}),
     );
     assert_eq!(send(stripe, more).await.status, 400, "past ten years ahead");
+}
+
+/// Idle clients cannot lock others out: at the connection cap, a new client takes the place of
+/// the connection idle the longest (here 8 sockets that never send a byte).
+#[tokio::test]
+async fn idle_clients_at_the_connection_cap_do_not_lock_a_new_one_out() {
+    let config = ServeConfig {
+        max_connections: 8,
+        ..ServeConfig::ephemeral(13)
+    };
+    let (_server, stripe, _clerk) = serve(config).await;
+    let mut idle = Vec::new();
+    for _ in 0..8 {
+        idle.push(tokio::net::TcpStream::connect(stripe).await.expect("connect"));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let answered = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        send(stripe, admin(Method::Get, "/_racehound/clock", &json!({}))),
+    )
+    .await
+    .expect("a normal request is answered while the cap is held by idle sockets");
+    assert_eq!(answered.status, 200);
+    drop(idle);
+}
+
+/// A client that sends headers and part of a body is cut off after the body timeout, and its
+/// slot serves others again.
+#[tokio::test]
+async fn a_slow_body_is_cut_off_and_frees_its_slot() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = ServeConfig {
+        max_connections: 1,
+        body_read_timeout: std::time::Duration::from_millis(300),
+        ..ServeConfig::ephemeral(14)
+    };
+    let (_server, stripe, _clerk) = serve(config).await;
+    let mut slow = tokio::net::TcpStream::connect(stripe).await.expect("connect");
+    slow.write_all(
+        b"POST /v1/customers HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer sk_test_x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nemail=a",
+    )
+    .await
+    .expect("write");
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), slow.read_to_end(&mut buf)).await;
+    assert!(closed.is_ok(), "the slow body was never cut off");
+    let answered = send(stripe, admin(Method::Get, "/_racehound/clock", &json!({}))).await;
+    assert_eq!(answered.status, 200);
 }

@@ -149,9 +149,15 @@ pub struct ServeConfig {
     pub frozen_clock: bool,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
-    /// Most open connections per service.
+    /// Most open connections per service (at the cap, a new client takes the place of the
+    /// connection idle the longest).
     pub max_connections: usize,
+    /// Longest a client may take to send a request's body once its headers are in.
+    pub body_read_timeout: Duration,
 }
+
+/// How long a client may take to send a request's body, by default.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ServeConfig {
     /// A config serving both fakes on ephemeral ports of 127.0.0.1 (for tests).
@@ -170,6 +176,7 @@ impl ServeConfig {
             frozen_clock: false,
             max_body_bytes: 1024 * 1024,
             max_connections: 256,
+            body_read_timeout: BODY_READ_TIMEOUT,
         }
     }
 
@@ -238,6 +245,7 @@ impl ServeConfig {
             frozen_clock: args.frozen_clock,
             max_body_bytes: args.max_body_bytes,
             max_connections: args.max_connections,
+            body_read_timeout: BODY_READ_TIMEOUT,
         })
     }
 }
@@ -278,6 +286,7 @@ struct Service {
     webhook_secret: String,
     seed: u64,
     max_body_bytes: usize,
+    body_read_timeout: Duration,
 }
 
 /// A running service's address and webhook secret.
@@ -417,6 +426,7 @@ pub async fn start(config: ServeConfig) -> Result<Server, ServeError> {
             webhook_secret: webhook_secret.clone(),
             seed: config.seed,
             max_body_bytes: config.max_body_bytes,
+            body_read_timeout: config.body_read_timeout,
         });
         install_faults(&service, &service_config.faults).map_err(ServeError::Config)?;
         let listener = TcpListener::bind((config.host.as_str(), service_config.port))
@@ -450,33 +460,103 @@ pub async fn start(config: ServeConfig) -> Result<Server, ServeError> {
     })
 }
 
+/// The open connections of one service: whether each is idle (between requests, or still
+/// sending a request's headers) and since when, so that at the cap a new client takes the
+/// place of the one idle the longest instead of being turned away.
+#[derive(Default)]
+struct Connections {
+    /// Connection number → (idle since, if idle; how to close it).
+    open: std::collections::BTreeMap<u64, (Option<std::time::Instant>, tokio::task::AbortHandle)>,
+}
+
+impl Connections {
+    fn set_idle(&mut self, id: u64, idle: bool) {
+        if let Some(entry) = self.open.get_mut(&id) {
+            entry.0 = idle.then(std::time::Instant::now);
+        }
+    }
+
+    /// Closes the connection idle the longest; whether there was one.
+    fn evict_longest_idle(&mut self) -> bool {
+        let oldest = self
+            .open
+            .iter()
+            .filter_map(|(id, (since, _))| since.map(|t| (t, *id)))
+            .min();
+        let Some((_, id)) = oldest else {
+            return false;
+        };
+        if let Some((_, handle)) = self.open.remove(&id) {
+            handle.abort();
+        }
+        true
+    }
+}
+
+/// How long a new client waits for the slot of an evicted idle connection.
+const EVICTION_WAIT: Duration = Duration::from_millis(500);
+
 async fn accept_loop(listener: TcpListener, service: Arc<Service>, max_connections: usize) {
     let slots = Arc::new(Semaphore::new(max_connections));
+    let registry = Arc::new(Mutex::new(Connections::default()));
     let mut connections = JoinSet::new();
+    let mut next_id = 0u64;
     loop {
         while connections.try_join_next().is_some() {}
         let Ok((stream, _peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            drop(stream);
-            continue;
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                // At the cap: the connection idle the longest makes room; if every connection
+                // is in the middle of a request, the new client is turned away.
+                let evicted = registry.lock().evict_longest_idle();
+                let freed = if evicted {
+                    tokio::time::timeout(EVICTION_WAIT, slots.clone().acquire_owned())
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                } else {
+                    None
+                };
+                let Some(permit) = freed else {
+                    drop(stream);
+                    continue;
+                };
+                permit
+            }
         };
         let _ = stream.set_nodelay(true);
         let service = service.clone();
-        connections.spawn(async move {
+        next_id += 1;
+        let id = next_id;
+        let conn_registry = registry.clone();
+        let handle = connections.spawn(async move {
+            let idle_registry = conn_registry.clone();
             let handler = hyper::service::service_fn(move |request| {
                 let service = service.clone();
-                async move { serve_one(&service, request).await }
+                let registry = idle_registry.clone();
+                async move {
+                    registry.lock().set_idle(id, false);
+                    let answer = serve_one(&service, request).await;
+                    registry.lock().set_idle(id, true);
+                    answer
+                }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), handler)
                 .await;
+            conn_registry.lock().open.remove(&id);
             drop(permit);
         });
+        registry
+            .lock()
+            .open
+            .insert(id, (Some(std::time::Instant::now()), handle));
     }
 }
 
@@ -877,15 +957,18 @@ async fn serve_one(
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
         .collect();
-    let body = match Limited::new(request.into_body(), service.max_body_bytes)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes().to_vec(),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+    // A client that sends headers and then part of a body is cut off, not waited for.
+    let collected = tokio::time::timeout(
+        service.body_read_timeout,
+        Limited::new(request.into_body(), service.max_body_bytes).collect(),
+    )
+    .await;
+    let body = match collected {
+        Ok(Ok(collected)) => collected.to_bytes().to_vec(),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
             return Ok(to_hyper(service.too_large()));
         }
-        Err(_) => return Err(DropConnection),
+        Ok(Err(_)) | Err(_) => return Err(DropConnection),
     };
     let Some(method) = Method::parse(&method_text) else {
         return Ok(to_hyper(service.unknown_method(&method_text, &path)));
