@@ -334,6 +334,19 @@ impl std::str::FromStr for TriggerEvent {
     }
 }
 
+/// The creates an app replica sends to the services in `flow` (what a random trigger binds to).
+pub fn calls_of(flow: Flow) -> &'static [(Service, &'static str)] {
+    match flow {
+        Flow::Signup => &[(Service::Stripe, "/v1/customers")],
+        Flow::Checkout | Flow::ApplyCoupon => &[
+            (Service::Stripe, "/v1/customers"),
+            (Service::Stripe, "/v1/checkout/sessions"),
+        ],
+        Flow::CreateTeamOrg | Flow::ClerkSubscription => &[(Service::Clerk, "/v1/organizations")],
+        Flow::Pay | Flow::Reconcile => &[],
+    }
+}
+
 /// The event types each flow can make a service emit (what a `webhook` trigger may name).
 pub fn webhook_events_of(flow: Flow) -> &'static [(Service, &'static str)] {
     match flow {

@@ -433,14 +433,12 @@ fn env_rng_draws_replay_exactly_and_differ_between_seeds() {
     assert_eq!(keys.len(), first.len(), "every draw is a new key: {first:?}");
 }
 
-/// A fault bound to an event, in the builder: a crash while the customer create is at Stripe
-/// (the request sent, the answer not yet back), found in the first seed, shrunk with its
-/// trigger kept, and replayed exactly.
-#[test]
-fn an_event_bound_crash_is_found_shrunk_with_its_trigger_and_replayed() {
+/// One checkout on one replica, retried, whose replica crashes while its first customer create
+/// is at Stripe (a fault bound to an event, written with the builder).
+fn crash_while_the_create_is_at_stripe(name: &str, seeds: u32) -> Scenario {
     use crate::scenario::{FaultKind, PlannedFault};
     use crate::trigger::Trigger;
-    let scenario = Scenario::builder("lib.crash_after_create")
+    Scenario::builder(name)
         .replicas(1)
         .actor(1, [Step::new(Flow::Checkout).retry(3, 3_000)])
         .fault(
@@ -450,8 +448,16 @@ fn an_event_bound_crash_is_found_shrunk_with_its_trigger_and_replayed() {
                     "call stripe POST /v1/customers".parse().expect("a trigger event"),
                 )),
         )
-        .seeds(5)
-        .build();
+        .seeds(seeds)
+        .build()
+}
+
+/// A fault bound to an event, in the builder: a crash while the customer create is at Stripe
+/// (the request sent, the answer not yet back), found in the first seed, shrunk with its
+/// trigger kept, and replayed exactly.
+#[test]
+fn an_event_bound_crash_is_found_shrunk_with_its_trigger_and_replayed() {
+    let scenario = crash_while_the_create_is_at_stripe("lib.crash_after_create", 5);
     let report = Explorer::new().explore(&scenario, CheckoutNaive);
     let Some(failure) = report.failure() else {
         let input = crate::explore::input::resolve(&scenario, "checkout.naive", 0);
@@ -482,21 +488,8 @@ fn an_event_bound_crash_is_found_shrunk_with_its_trigger_and_replayed() {
 /// yes/no one.
 #[test]
 fn explain_marks_the_explorers_own_witnesses() {
-    use crate::scenario::{FaultKind, PlannedFault};
     use crate::sim::trace::{Trace, TraceKind};
-    use crate::trigger::Trigger;
-    let scenario = Scenario::builder("lib.own_witness")
-        .replicas(1)
-        .actor(1, [Step::new(Flow::Checkout).retry(3, 3_000)])
-        .fault(
-            PlannedFault::new(FaultKind::Crash, 0)
-                .restart_after_ms(5)
-                .on(Trigger::first(
-                    "call stripe POST /v1/customers".parse().expect("an event"),
-                )),
-        )
-        .seeds(3)
-        .build();
+    let scenario = crash_while_the_create_is_at_stripe("lib.own_witness", 3);
     let explorer = Explorer::new()
         .witness(Witness::new(
             "replica_crashed",

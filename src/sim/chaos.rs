@@ -21,13 +21,7 @@ pub(super) fn apply_fault(
         arm_service_fault(shared, fault);
         return;
     }
-    shared.fault_events.fetch_add(1, Ordering::SeqCst);
-    shared.push(
-        "chaos",
-        TraceKind::Fault {
-            description: format!("{fault:?}"),
-        },
-    );
+    record_fault(shared, fault);
     match fault {
         Fault::Latency { max_ms, .. } => sim.set_max_message_latency(Duration::from_millis(*max_ms)),
         Fault::Loss { rate } => sim.set_fail_rate(*rate),
@@ -75,9 +69,8 @@ pub(super) fn apply_fault(
     }
 }
 
-/// Arms a service error or lost response in the fake it hits (no host of the simulation needs
-/// touching, so a request's arrival may arm one for itself: see `WorldShared::arm_call_bound`).
-pub(super) fn arm_service_fault(shared: &WorldShared, fault: &Fault) {
+/// Counts a fault as applied (the fault mark the dispatcher reads) and traces it.
+fn record_fault(shared: &WorldShared, fault: &Fault) {
     shared.fault_events.fetch_add(1, Ordering::SeqCst);
     shared.push(
         "chaos",
@@ -85,6 +78,12 @@ pub(super) fn arm_service_fault(shared: &WorldShared, fault: &Fault) {
             description: format!("{fault:?}"),
         },
     );
+}
+
+/// Arms a service error or lost response in the fake it hits (no host of the simulation needs
+/// touching, so a request's arrival may arm one for itself: see `WorldShared::arm_call_bound`).
+pub(super) fn arm_service_fault(shared: &WorldShared, fault: &Fault) {
+    record_fault(shared, fault);
     match fault {
         Fault::ServiceError {
             service,

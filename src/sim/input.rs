@@ -198,19 +198,6 @@ pub fn swarm_subset(scenario: &Scenario, seed: u64) -> Vec<FaultKind> {
     subset
 }
 
-/// The requests an app replica makes to the services in `flow` (what a random trigger binds to).
-fn calls_of(flow: Flow) -> &'static [(Service, &'static str)] {
-    match flow {
-        Flow::Signup => &[(Service::Stripe, "/v1/customers")],
-        Flow::Checkout | Flow::ApplyCoupon => &[
-            (Service::Stripe, "/v1/customers"),
-            (Service::Stripe, "/v1/checkout/sessions"),
-        ],
-        Flow::CreateTeamOrg | Flow::ClerkSubscription => &[(Service::Clerk, "/v1/organizations")],
-        Flow::Pay | Flow::Reconcile => &[],
-    }
-}
-
 /// An event-bound trigger for `fault`, drawn among the events `flows` produce (no pre-run):
 /// a service error hits a call to its service, a lost response a `POST`; any other fault, with
 /// even odds, the call or answer of an external create, or a webhook taken or DB statement.
@@ -219,7 +206,7 @@ pub fn random_trigger(fault: &PlannedFault, flows: &[Flow], rng: &mut SimRng) ->
     let mut calls: Vec<(Service, &str)> = Vec::new();
     let mut webhooks: Vec<(Service, &str)> = Vec::new();
     for flow in flows {
-        for call in calls_of(*flow) {
+        for call in crate::trigger::calls_of(*flow) {
             if !calls.contains(call) {
                 calls.push(*call);
             }

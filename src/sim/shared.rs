@@ -109,6 +109,8 @@ pub struct WorldShared {
     /// Service errors and lost responses bound to a `call`: armed by the call's own arrival,
     /// so they hit that very request.
     pub(super) call_bound: Mutex<Vec<CallBound>>,
+    /// Whether `call_bound` holds anything (a request then skips its lock).
+    pub(super) has_call_bound: bool,
     /// Users whose signup callback some replica began to handle.
     pub(super) signups_handled: Mutex<BTreeSet<String>>,
     /// Moves whenever `deliveries` or `signups_handled` change: they feed the oracle's view,
@@ -249,6 +251,9 @@ impl WorldShared {
     /// Arms the service faults bound to the call `request` is (before the service begins it, so
     /// the fault hits it). A call-bound service fault counts every sender's calls.
     fn arm_call_bound(&self, service: &str, request: &crate::http::HttpRequest) {
+        if !self.has_call_bound {
+            return;
+        }
         let now_ms = self.clock.run_loop_ms.load(Ordering::SeqCst);
         let method = request.method.as_str();
         let reached: Vec<super::faults::TimedFault> = {

@@ -263,6 +263,7 @@ pub fn run_with<A: AppLogic>(
         steps_done: Mutex::new(BTreeSet::new()),
         incomplete: Mutex::new(Vec::new()),
         arrivals: Mutex::new(Vec::new()),
+        has_call_bound: input.faults.iter().any(is_call_bound_service_fault),
         record_arrivals: input.faults.iter().any(|f| {
             !is_call_bound_service_fault(f) && f.trigger.as_ref().is_some_and(Trigger::watches_calls)
         }),
